@@ -1,0 +1,201 @@
+/* The canonical MessagePack reader: one accept/reject case for every rule of FORMAT.md 1. */
+#include "testutil.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "tl_mp.h"
+
+static int parse_hex(const char *hex, tl_error *err)
+{
+    uint8_t buf[256];
+    size_t n = strlen(hex) / 2;
+    assert_true(n <= sizeof buf);
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        assert_int_equal(sscanf(hex + 2 * i, "%2x", &v), 1);
+        buf[i] = (uint8_t)v;
+    }
+    tl_mp_doc doc;
+    tl_error_clear(err);
+    int rc = tl_mp_parse(&doc, buf, n, NULL, err);
+    if (rc == 0)
+        tl_mp_doc_free(&doc);
+    return rc;
+}
+
+#define ACCEPT(hex)                                                                         \
+    do {                                                                                    \
+        tl_error e_;                                                                        \
+        int rc_ = parse_hex(hex, &e_);                                                      \
+        if (rc_ != 0)                                                                       \
+            fail_msg("%s rejected: %s at %s: %s", hex, e_.rule, e_.path, e_.msg);           \
+    } while (0)
+
+#define REJECT(hex, want_rule, want_path)                                                   \
+    do {                                                                                    \
+        tl_error e_;                                                                        \
+        int rc_ = parse_hex(hex, &e_);                                                      \
+        if (rc_ == 0)                                                                       \
+            fail_msg("%s accepted", hex);                                                   \
+        assert_string_equal(e_.rule, want_rule);                                            \
+        assert_string_equal(e_.path, want_path);                                            \
+    } while (0)
+
+static void test_integers(void **state)
+{
+    (void)state;
+    ACCEPT("00");
+    ACCEPT("7f");
+    ACCEPT("cc80");
+    ACCEPT("cd0100");
+    ACCEPT("ce00010000");
+    ACCEPT("cf0000000100000000");
+    REJECT("cc7f", "canonical.shortest", "");
+    REJECT("cd00ff", "canonical.shortest", "");
+    REJECT("ce0000ffff", "canonical.shortest", "");
+    REJECT("cf00000000ffffffff", "canonical.shortest", "");
+    /* the int family only for negative numbers, shortest */
+    ACCEPT("ff");
+    ACCEPT("e0");
+    ACCEPT("d0df");
+    ACCEPT("d1ff7f");
+    REJECT("d001", "canonical.int_family", "");
+    REJECT("d300000000000000ff", "canonical.int_family", "");
+    REJECT("d0ff", "canonical.shortest", "");
+    REJECT("d1ff80", "canonical.shortest", "");
+}
+
+static void test_strings_and_bins(void **state)
+{
+    (void)state;
+    ACCEPT("a3616263");
+    REJECT("d903616263", "canonical.shortest", "");
+    REJECT("da0003616263", "canonical.shortest", "");
+    ACCEPT("c403010203");
+    REJECT("c50003010203", "canonical.shortest", "");
+    /* UTF-8: 中 is e4 b8 ad; overlong, surrogate and truncated forms rejected */
+    ACCEPT("a3e4b8ad");
+    REJECT("a2c0af", "canonical.utf8", "");
+    REJECT("a3eda080", "canonical.utf8", "");
+    REJECT("a2e4b8", "canonical.utf8", "");
+    REJECT("a4f4908080", "canonical.utf8", "");
+}
+
+static void test_forbidden_types(void **state)
+{
+    (void)state;
+    REJECT("c0", "canonical.nil", "");
+    REJECT("c1", "canonical.invalid_byte", "");
+    REJECT("ca00000000", "canonical.float", "");
+    REJECT("cb0000000000000000", "canonical.float", "");
+    REJECT("d40100", "canonical.ext", "");
+    REJECT("c70100", "canonical.ext", "");
+    ACCEPT("c2");
+    ACCEPT("c3");
+}
+
+static void test_maps(void **state)
+{
+    (void)state;
+    ACCEPT("82a16101a16202");         /* {"a":1,"b":2} */
+    ACCEPT("82a16101a2616202");       /* "a" < "ab": a prefix sorts first */
+    REJECT("82a16201a16102", "canonical.key_order", "a");
+    REJECT("82a16101a16102", "canonical.duplicate_key", "a");
+    REJECT("810101", "canonical.key_type", "");
+    REJECT("de0001a16101", "canonical.shortest", "");
+    /* the path names nested keys and array positions */
+    REJECT("81a46461746181a3746f74cc05", "canonical.shortest", "data.tot");
+    REJECT("81a16b9301c0", "canonical.nil", "k[1]");
+}
+
+static void test_arrays_and_limits(void **state)
+{
+    (void)state;
+    ACCEPT("93010203");
+    REJECT("dc0003010203", "canonical.shortest", "");
+    /* announced counts and lengths are checked against what remains, before allocating */
+    REJECT("dd04000000", "canonical.truncated", "");
+    REJECT("df7fffffff", "canonical.truncated", "");
+    REJECT("c6ffffffff", "canonical.truncated", "");
+    REJECT("dbffffffff41", "canonical.truncated", "");
+    REJECT("92", "canonical.truncated", "[0]");
+    REJECT("", "canonical.truncated", "");
+    /* trailing bytes */
+    REJECT("0101", "canonical.trailing_bytes", "");
+    /* depth limit */
+    char deep[2 * (TL_MP_DEPTH_MAX + 2) + 1] = "";
+    for (int i = 0; i <= TL_MP_DEPTH_MAX; i++)
+        strcat(deep, "91");
+    strcat(deep, "01");
+    REJECT(deep, "canonical.depth", "[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]");
+}
+
+static void test_writer_round_trip(void **state)
+{
+    (void)state;
+    tl_buf b;
+    tl_buf_init(&b);
+    tl_mp_writer w;
+    tl_mp_writer_init(&w, &b);
+    tl_mp_map(&w, 3);
+    tl_mp_key(&w, "a");
+    tl_mp_uint(&w, 200);
+    tl_mp_key(&w, "b");
+    tl_mp_bin(&w, "xyz", 3);
+    tl_mp_key(&w, "c");
+    tl_mp_array(&w, 2);
+    tl_mp_bool(&w, true);
+    tl_mp_str(&w, "中文");
+    assert_int_equal(w.failed, 0);
+    tl_mp_doc doc;
+    tl_error err;
+    assert_int_equal(tl_mp_parse(&doc, b.data, b.len, NULL, &err), 0);
+    uint32_t a = tl_mp_map_get(&doc, 0, "a");
+    assert_int_not_equal(a, 0);
+    assert_int_equal(doc.nodes[a].type, TL_MP_UINT);
+    assert_int_equal(doc.nodes[a].v.u, 200);
+    assert_int_equal(tl_mp_map_get(&doc, 0, "zz"), 0);
+    uint32_t c = tl_mp_map_get(&doc, 0, "c");
+    assert_int_equal(doc.nodes[c].count, 2);
+    uint32_t second = tl_mp_next(&doc, tl_mp_first(c));
+    assert_true(tl_mp_str_eq(&doc, second, "中文"));
+    assert_int_equal(tl_mp_object_len(b.data, b.len), b.len);
+    assert_int_equal(tl_mp_object_len(b.data, b.len - 1), 0);
+    tl_mp_doc_free(&doc);
+    tl_buf_free(&b);
+}
+
+/* Random bytes never crash the reader and never leave a document behind on failure. */
+static void test_random_inputs(void **state)
+{
+    (void)state;
+    srand(42);
+    uint8_t buf[64];
+    for (int iter = 0; iter < 200000; iter++) {
+        size_t n = (size_t)(rand() % (int)sizeof buf);
+        for (size_t i = 0; i < n; i++)
+            buf[i] = (uint8_t)rand();
+        tl_mp_doc doc;
+        tl_error err;
+        if (tl_mp_parse(&doc, buf, n, "x", &err) == 0) {
+            assert_true(doc.count >= 1 && doc.count <= n);
+            assert_int_equal(doc.nodes[0].end, doc.count);
+            assert_int_equal(tl_mp_object_len(buf, n), n);
+            tl_mp_doc_free(&doc);
+        } else {
+            assert_null(doc.nodes);
+        }
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_integers),        cmocka_unit_test(test_strings_and_bins),
+        cmocka_unit_test(test_forbidden_types), cmocka_unit_test(test_maps),
+        cmocka_unit_test(test_arrays_and_limits), cmocka_unit_test(test_writer_round_trip),
+        cmocka_unit_test(test_random_inputs),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
