@@ -34,6 +34,11 @@ void tl_node_hash(uint8_t out[TL_HASH_BYTES], const uint8_t left[TL_HASH_BYTES],
     crypto_hash_sha256(out, buf, sizeof buf);
 }
 
+void tl_random_bytes(void *out, size_t n)
+{
+    randombytes_buf(out, n);
+}
+
 void tl_keypair_generate(tl_keypair *out)
 {
     crypto_sign_keypair(out->pk, out->sk);

@@ -40,6 +40,9 @@ void tl_leaf_hash(uint8_t out[TL_HASH_BYTES], const void *data, size_t len);
 void tl_node_hash(uint8_t out[TL_HASH_BYTES], const uint8_t left[TL_HASH_BYTES],
                   const uint8_t right[TL_HASH_BYTES]);
 
+/* Cryptographically secure random bytes. */
+void tl_random_bytes(void *out, size_t n);
+
 /* A fresh random key pair. */
 void tl_keypair_generate(tl_keypair *out);
 /* The key pair derived from a 32-byte seed. */

@@ -1,0 +1,1388 @@
+/*
+ * The log store and its sequencer.
+ *
+ * STORAGE. A ledger directory holds:
+ *   db/              RocksDB, the log and everything derived from it at append time
+ *   checkpoint.key   the ledger's own Ed25519 seed for signing checkpoints (hex, 0600)
+ *   ledger.vkey      the checkpoint verifier key line (FORMAT.md section 7)
+ *   views/           projection state (owned by projections/, a separate RocksDB)
+ *
+ * Column families of db/ (all keys big-endian so that byte order is numeric order):
+ *   default      meta: "format" -> "techledger/1", "origin" -> origin, "admin" -> public key
+ *   records      seq (8) -> record bytes, exactly as hashed and exported (FORMAT.md section 5)
+ *   streams      stream || 0x00 || version (8) -> seq (8); streams never contain 0x00
+ *   merkle       level (1) || index (8) -> hash (32): every complete aligned subtree, level 0
+ *                being the leaf hashes (RFC 6962; see merkle.c)
+ *   state        the sequencer's state (tl_state.h): idempotency index, stream heads, key
+ *                registry and whatever the domain rules keep
+ *   checkpoints  tree size (8) -> signed checkpoint note, every one ever issued
+ *
+ * DURABILITY. One writer thread owns appends. It takes up to TL_COMMIT_EVENTS_MAX queued
+ * events, judges each in order against the state (tl_admit) through an in-memory overlay,
+ * and puts every accepted event's record, stream index entry, Merkle nodes and state changes
+ * into ONE WriteBatch written with sync=true. Only after that write returns are submitters
+ * told: nothing acknowledged can be lost, and since the batch is atomic no record exists
+ * without its index, nodes and state. If the write fails (disk full, I/O error) the overlay
+ * and the in-memory Merkle frontier are discarded, every event of the batch is answered with
+ * the error, and the next batch starts from the last durable state. Concurrent submitters
+ * share one fsync per batch instead of queueing behind each other's.
+ *
+ * The size of the log is not stored separately: it is one past the last key of `records`.
+ */
+#include "tl_ledger.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <rocksdb/c.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tl_checkpoint.h"
+#include "tl_note.h"
+#include "tl_rules.h"
+#include "tl_state.h"
+
+#define FORMAT_TAG "techledger/1"
+#define DEFAULT_CACHE_BYTES (64u << 20)
+
+enum { CF_DEFAULT, CF_RECORDS, CF_STREAMS, CF_MERKLE, CF_STATE, CF_CHECKPOINTS, CF_COUNT };
+static const char *const cf_names[CF_COUNT] = {"default", "records", "streams",
+                                               "merkle",  "state",   "checkpoints"};
+
+typedef struct item {
+    tl_event ev;
+    tl_append_cb cb;
+    void *ctx;
+    struct item *next;
+    tl_append_result res;
+    tl_buf record; /* the encoded record while its batch is being committed */
+} item;
+
+/* The sequencer's view of the state: this batch's changes over the committed column family. */
+typedef struct overlay_state {
+    tl_state base;
+    struct tl_ledger *l;
+    tl_map *map;
+} overlay_state;
+
+struct tl_ledger {
+    char *dir;
+    char origin[TL_ORIGIN_BYTES_MAX + 1];
+    uint8_t admin[TL_PUBKEY_BYTES];
+    tl_open_mode mode;
+    tl_clock_fn clock;
+    void *clock_ctx;
+    uint32_t cp_every_records;
+    uint32_t cp_every_ms;
+
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_block_based_table_options_t *table;
+    rocksdb_cache_t *cache;
+    rocksdb_column_family_handle_t *cf[CF_COUNT];
+    rocksdb_writeoptions_t *wsync;
+    rocksdb_readoptions_t *ropts;
+    char *secondary_dir;
+
+    _Atomic uint64_t size;
+
+    /* Writer thread and its queue, guarded by mu. */
+    pthread_t writer;
+    bool writer_started;
+    pthread_mutex_t mu;
+    pthread_cond_t work; /* signalled when items arrive or on stop */
+    item *head, *tail;
+    size_t queue_len;
+    bool stopping;
+
+    /* Owned by the writer thread. */
+    tl_merkle_frontier frontier;
+    uint64_t last_recorded_ms;
+    overlay_state overlay;
+    rocksdb_writebatch_t *batch;
+
+    /* Checkpoints: the key, and the latest issued (guarded by cp_mu). */
+    tl_keypair cp_key;
+    pthread_mutex_t cp_mu;
+    uint64_t cp_size;
+    uint64_t cp_issued_mono_ms;
+
+    pthread_mutex_t listen_mu;
+    struct {
+        tl_commit_fn fn;
+        void *ctx;
+    } listeners[TL_LISTENERS_MAX];
+
+    pthread_mutex_t stats_mu;
+    tl_ledger_stats stats;
+};
+
+/* ---------- small helpers ---------- */
+
+static uint64_t real_clock_ms(void *ctx)
+{
+    (void)ctx;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static double mono_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Maps a RocksDB error string to a code and frees it. */
+static int db_fail(tl_error *err, char **dberr, const char *what)
+{
+    int code = TL_EIO;
+    const char *msg = *dberr ? *dberr : "unknown error";
+    if (strstr(msg, "No space left") != NULL || strstr(msg, "NoSpace") != NULL)
+        code = TL_ENOSPC;
+    else if (strstr(msg, "Corruption") != NULL)
+        code = TL_ECORRUPT;
+    tl_fail(err, code, code == TL_ENOSPC ? "storage.full" : code == TL_ECORRUPT ? "storage.corrupt" : "storage.io",
+            "", "%s: %s", what, msg);
+    rocksdb_free(*dberr);
+    *dberr = NULL;
+    return code;
+}
+
+static void seq_key(uint8_t out[8], uint64_t seq) { tl_be64_put(out, seq); }
+
+/* ---------- overlay state ---------- */
+
+static int overlay_get(tl_state *base, const uint8_t *key, size_t klen, tl_buf *out)
+{
+    overlay_state *o = (overlay_state *)base;
+    size_t vlen;
+    const uint8_t *v = tl_map_get(o->map, key, klen, &vlen);
+    if (v != NULL) {
+        tl_buf_reset(out);
+        return tl_buf_append(out, v, vlen);
+    }
+    char *dberr = NULL;
+    size_t n = 0;
+    char *val = rocksdb_get_cf(o->l->db, o->l->ropts, o->l->cf[CF_STATE], (const char *)key, klen, &n, &dberr);
+    if (dberr != NULL) {
+        rocksdb_free(dberr);
+        return TL_EIO;
+    }
+    if (val == NULL)
+        return TL_ENOTFOUND;
+    tl_buf_reset(out);
+    int rc = tl_buf_append(out, val, n);
+    rocksdb_free(val);
+    return rc;
+}
+
+static int overlay_put(tl_state *base, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
+{
+    overlay_state *o = (overlay_state *)base;
+    if (klen > TL_STATE_KEY_BYTES_MAX || vlen > TL_STATE_VALUE_BYTES_MAX)
+        return TL_ETOOBIG;
+    return tl_map_put(o->map, key, klen, val, vlen);
+}
+
+/* ---------- opening ---------- */
+
+static int make_path(char **out, const char *dir, const char *name)
+{
+    size_t n = strlen(dir) + strlen(name) + 2;
+    *out = malloc(n);
+    if (*out == NULL)
+        return TL_ENOMEM;
+    snprintf(*out, n, "%s/%s", dir, name);
+    return 0;
+}
+
+static void configure(tl_ledger *l, const tl_ledger_options *opt)
+{
+    l->opts = rocksdb_options_create();
+    rocksdb_options_set_create_if_missing(l->opts, 0);
+    rocksdb_options_set_compression(l->opts, rocksdb_lz4_compression);
+    rocksdb_options_set_write_buffer_size(l->opts, 16u << 20);
+    rocksdb_options_set_max_write_buffer_number(l->opts, 3);
+    rocksdb_options_set_max_background_jobs(l->opts, 2);
+    rocksdb_options_set_keep_log_file_num(l->opts, 4);
+    l->table = rocksdb_block_based_options_create();
+    l->cache = rocksdb_cache_create_lru(opt && opt->block_cache_bytes ? opt->block_cache_bytes
+                                                                       : DEFAULT_CACHE_BYTES);
+    rocksdb_block_based_options_set_block_cache(l->table, l->cache);
+    rocksdb_block_based_options_set_filter_policy(l->table, rocksdb_filterpolicy_create_bloom_full(10));
+    rocksdb_block_based_options_set_cache_index_and_filter_blocks(l->table, 1);
+    rocksdb_options_set_block_based_table_factory(l->opts, l->table);
+    if (opt && opt->mode == TL_OPEN_SECONDARY)
+        rocksdb_options_set_max_open_files(l->opts, -1);
+    l->wsync = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_set_sync(l->wsync, 1);
+    l->ropts = rocksdb_readoptions_create();
+}
+
+static int open_db(tl_ledger *l, bool create, tl_error *err)
+{
+    char *path = NULL;
+    if (make_path(&path, l->dir, "db") != 0)
+        return tl_fail(err, TL_ENOMEM, "memory", "", "out of memory");
+    const char *names[CF_COUNT];
+    const rocksdb_options_t *cfopts[CF_COUNT];
+    for (int i = 0; i < CF_COUNT; i++) {
+        names[i] = cf_names[i];
+        cfopts[i] = l->opts;
+    }
+    char *dberr = NULL;
+    int rc = 0;
+    if (create) {
+        rocksdb_options_set_create_if_missing(l->opts, 1);
+        rocksdb_options_set_create_missing_column_families(l->opts, 1);
+        rocksdb_options_set_error_if_exists(l->opts, 1);
+    } else {
+        /* Every column family that exists must be opened; a ledger has exactly ours. */
+        size_t n = 0;
+        char **existing = rocksdb_list_column_families(l->opts, path, &n, &dberr);
+        if (dberr != NULL) {
+            rc = strstr(dberr, "No such file") || strstr(dberr, "does not exist")
+                     ? tl_fail(err, TL_ENOTFOUND, "ledger.missing", "", "%s is not a techledger directory (%s)",
+                               l->dir, dberr)
+                     : db_fail(err, &dberr, "cannot read the ledger's column families");
+            if (dberr != NULL)
+                rocksdb_free(dberr);
+            free(path);
+            return rc;
+        }
+        bool ok = n == CF_COUNT;
+        for (size_t i = 0; ok && i < n; i++) {
+            bool found = false;
+            for (int k = 0; k < CF_COUNT; k++)
+                found = found || strcmp(existing[i], cf_names[k]) == 0;
+            ok = found;
+        }
+        rocksdb_list_column_families_destroy(existing, n);
+        if (!ok) {
+            free(path);
+            return tl_fail(err, TL_ECORRUPT, "ledger.layout", "", "%s/db has unexpected column families", l->dir);
+        }
+    }
+    switch (l->mode) {
+    case TL_OPEN_WRITE:
+        l->db = rocksdb_open_column_families(l->opts, path, CF_COUNT, names, cfopts, l->cf, &dberr);
+        break;
+    case TL_OPEN_READ_ONLY:
+        l->db = rocksdb_open_for_read_only_column_families(l->opts, path, CF_COUNT, names, cfopts, l->cf, 0,
+                                                            &dberr);
+        break;
+    case TL_OPEN_SECONDARY: {
+        size_t n = strlen(l->dir) + 64;
+        l->secondary_dir = malloc(n);
+        if (l->secondary_dir == NULL) {
+            free(path);
+            return tl_fail(err, TL_ENOMEM, "memory", "", "out of memory");
+        }
+        snprintf(l->secondary_dir, n, "%s/secondary-%ld", l->dir, (long)getpid());
+        l->db = rocksdb_open_as_secondary_column_families(l->opts, path, l->secondary_dir, CF_COUNT, names,
+                                                          cfopts, l->cf, &dberr);
+        break;
+    }
+    }
+    free(path);
+    if (dberr != NULL) {
+        l->db = NULL;
+        if (strstr(dberr, "lock") != NULL) {
+            rc = tl_fail(err, TL_ESTATE, "ledger.locked", "",
+                         "%s is in use by another process (a running server?): %s", l->dir, dberr);
+            rocksdb_free(dberr);
+            return rc;
+        }
+        return db_fail(err, &dberr, "cannot open the ledger database");
+    }
+    return 0;
+}
+
+static int meta_get(tl_ledger *l, const char *key, char **val, size_t *len, tl_error *err)
+{
+    char *dberr = NULL;
+    *val = rocksdb_get_cf(l->db, l->ropts, l->cf[CF_DEFAULT], key, strlen(key), len, &dberr);
+    if (dberr != NULL)
+        return db_fail(err, &dberr, "cannot read ledger metadata");
+    if (*val == NULL)
+        return tl_fail(err, TL_ECORRUPT, "ledger.meta", "", "ledger metadata '%s' is missing", key);
+    return 0;
+}
+
+static int load_meta(tl_ledger *l, tl_error *err)
+{
+    char *v;
+    size_t n;
+    int rc = meta_get(l, "format", &v, &n, err);
+    if (rc != 0)
+        return rc;
+    bool ok = n == strlen(FORMAT_TAG) && memcmp(v, FORMAT_TAG, n) == 0;
+    rocksdb_free(v);
+    if (!ok)
+        return tl_fail(err, TL_ECORRUPT, "ledger.format", "", "unsupported ledger format");
+    if ((rc = meta_get(l, "origin", &v, &n, err)) != 0)
+        return rc;
+    if (n == 0 || n > TL_ORIGIN_BYTES_MAX) {
+        rocksdb_free(v);
+        return tl_fail(err, TL_ECORRUPT, "ledger.meta", "", "bad origin");
+    }
+    memcpy(l->origin, v, n);
+    l->origin[n] = '\0';
+    rocksdb_free(v);
+    if ((rc = meta_get(l, "admin", &v, &n, err)) != 0)
+        return rc;
+    if (n != TL_PUBKEY_BYTES) {
+        rocksdb_free(v);
+        return tl_fail(err, TL_ECORRUPT, "ledger.meta", "", "bad admin key");
+    }
+    memcpy(l->admin, v, n);
+    rocksdb_free(v);
+    return 0;
+}
+
+/* Size = one past the last key in `records`; also reads the last record's clock. */
+static int load_size(tl_ledger *l, tl_error *err)
+{
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(l->db, l->ropts, l->cf[CF_RECORDS]);
+    rocksdb_iter_seek_to_last(it);
+    uint64_t size = 0;
+    int rc = 0;
+    if (rocksdb_iter_valid(it)) {
+        size_t klen, vlen;
+        const char *k = rocksdb_iter_key(it, &klen);
+        const char *v = rocksdb_iter_value(it, &vlen);
+        tl_record r;
+        if (klen != 8 || tl_record_decode(&r, (const uint8_t *)v, vlen, err) != 0 ||
+            r.seq != tl_be64_get((const uint8_t *)k)) {
+            rc = tl_fail(err, TL_ECORRUPT, "storage.corrupt", "", "the last stored record is damaged");
+        } else {
+            size = r.seq + 1;
+            l->last_recorded_ms = r.recorded_ms;
+        }
+    } else {
+        char *dberr = NULL;
+        rocksdb_iter_get_error(it, &dberr);
+        if (dberr != NULL)
+            rc = db_fail(err, &dberr, "cannot scan records");
+    }
+    rocksdb_iter_destroy(it);
+    atomic_store(&l->size, size);
+    return rc;
+}
+
+static int merkle_get(void *ctx, unsigned level, uint64_t index, uint8_t out[TL_HASH_BYTES], tl_error *err)
+{
+    tl_ledger *l = ctx;
+    uint8_t key[9];
+    key[0] = (uint8_t)level;
+    tl_be64_put(key + 1, index);
+    char *dberr = NULL;
+    size_t n = 0;
+    char *v = rocksdb_get_cf(l->db, l->ropts, l->cf[CF_MERKLE], (const char *)key, sizeof key, &n, &dberr);
+    if (dberr != NULL)
+        return db_fail(err, &dberr, "cannot read a Merkle node");
+    if (v == NULL || n != TL_HASH_BYTES) {
+        rocksdb_free(v);
+        return tl_fail(err, TL_ECORRUPT, "storage.merkle_node", "",
+                       "Merkle node (level %u, index %" PRIu64 ") is missing or damaged", level, index);
+    }
+    memcpy(out, v, TL_HASH_BYTES);
+    rocksdb_free(v);
+    return 0;
+}
+
+static tl_merkle_store merkle_store(tl_ledger *l, uint64_t size)
+{
+    return (tl_merkle_store){.get = merkle_get, .ctx = l, .size = size};
+}
+
+static int load_latest_checkpoint_size(tl_ledger *l, tl_error *err)
+{
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(l->db, l->ropts, l->cf[CF_CHECKPOINTS]);
+    rocksdb_iter_seek_to_last(it);
+    int rc = 0;
+    l->cp_size = 0;
+    if (rocksdb_iter_valid(it)) {
+        size_t klen;
+        const char *k = rocksdb_iter_key(it, &klen);
+        if (klen == 8)
+            l->cp_size = tl_be64_get((const uint8_t *)k);
+    } else {
+        char *dberr = NULL;
+        rocksdb_iter_get_error(it, &dberr);
+        if (dberr != NULL)
+            rc = db_fail(err, &dberr, "cannot scan checkpoints");
+    }
+    rocksdb_iter_destroy(it);
+    l->cp_issued_mono_ms = mono_ms();
+    return rc;
+}
+
+static void *writer_main(void *arg);
+
+static void free_ledger(tl_ledger *l)
+{
+    if (l->db != NULL) {
+        for (int i = 0; i < CF_COUNT; i++)
+            if (l->cf[i] != NULL)
+                rocksdb_column_family_handle_destroy(l->cf[i]);
+        rocksdb_close(l->db);
+    }
+    if (l->secondary_dir != NULL) {
+        /* The secondary's own files are scratch; remove them. */
+        char cmd_path[4096];
+        snprintf(cmd_path, sizeof cmd_path, "%s", l->secondary_dir);
+        /* best effort: RocksDB leaves a handful of files here */
+        rocksdb_options_t *o = rocksdb_options_create();
+        char *dberr = NULL;
+        rocksdb_destroy_db(o, cmd_path, &dberr);
+        if (dberr != NULL)
+            rocksdb_free(dberr);
+        rocksdb_options_destroy(o);
+        rmdir(cmd_path);
+        free(l->secondary_dir);
+    }
+    if (l->wsync)
+        rocksdb_writeoptions_destroy(l->wsync);
+    if (l->ropts)
+        rocksdb_readoptions_destroy(l->ropts);
+    if (l->opts)
+        rocksdb_options_destroy(l->opts);
+    if (l->table)
+        rocksdb_block_based_options_destroy(l->table);
+    if (l->cache)
+        rocksdb_cache_destroy(l->cache);
+    if (l->batch)
+        rocksdb_writebatch_destroy(l->batch);
+    tl_map_free(l->overlay.map);
+    tl_keypair_wipe(&l->cp_key);
+    pthread_mutex_destroy(&l->mu);
+    pthread_cond_destroy(&l->work);
+    pthread_mutex_destroy(&l->cp_mu);
+    pthread_mutex_destroy(&l->listen_mu);
+    pthread_mutex_destroy(&l->stats_mu);
+    free(l->dir);
+    free(l);
+}
+
+static tl_ledger *alloc_ledger(const char *dir, const tl_ledger_options *opt)
+{
+    tl_ledger *l = calloc(1, sizeof *l);
+    if (l == NULL)
+        return NULL;
+    l->dir = strdup(dir);
+    l->mode = opt ? opt->mode : TL_OPEN_WRITE;
+    l->clock = opt && opt->clock ? opt->clock : real_clock_ms;
+    l->clock_ctx = opt ? opt->clock_ctx : NULL;
+    l->cp_every_records = opt && opt->checkpoint_every_records ? opt->checkpoint_every_records
+                                                               : TL_CHECKPOINT_EVERY_RECORDS;
+    l->cp_every_ms = opt && opt->checkpoint_every_ms ? opt->checkpoint_every_ms : TL_CHECKPOINT_EVERY_MS;
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&l->work, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&l->cp_mu, NULL);
+    pthread_mutex_init(&l->listen_mu, NULL);
+    pthread_mutex_init(&l->stats_mu, NULL);
+    l->overlay.base.get = overlay_get;
+    l->overlay.base.put = overlay_put;
+    l->overlay.l = l;
+    l->overlay.map = tl_map_new();
+    if (l->dir == NULL || l->overlay.map == NULL) {
+        free_ledger(l);
+        return NULL;
+    }
+    return l;
+}
+
+static int load_checkpoint_key(tl_ledger *l, tl_error *err)
+{
+    char *path;
+    if (make_path(&path, l->dir, "checkpoint.key") != 0)
+        return tl_fail(err, TL_ENOMEM, "memory", "", "out of memory");
+    int rc = tl_secret_key_read(path, &l->cp_key, err);
+    free(path);
+    return rc;
+}
+
+int tl_ledger_open(tl_ledger **out, const char *dir, const tl_ledger_options *opt, tl_error *err)
+{
+    *out = NULL;
+    tl_ledger *l = alloc_ledger(dir, opt);
+    if (l == NULL)
+        return tl_fail(err, TL_ENOMEM, "memory", "", "out of memory");
+    configure(l, opt);
+    int rc = open_db(l, false, err);
+    if (rc == 0)
+        rc = load_meta(l, err);
+    if (rc == 0)
+        rc = load_size(l, err);
+    if (rc == 0)
+        rc = load_latest_checkpoint_size(l, err);
+    if (rc == 0 && l->mode == TL_OPEN_WRITE) {
+        rc = load_checkpoint_key(l, err);
+        if (rc == 0) {
+            tl_merkle_store ms = merkle_store(l, atomic_load(&l->size));
+            rc = tl_merkle_frontier_load(&l->frontier, &ms, err);
+        }
+        if (rc == 0) {
+            l->batch = rocksdb_writebatch_create();
+            if (pthread_create(&l->writer, NULL, writer_main, l) != 0)
+                rc = tl_fail(err, TL_EIO, "thread", "", "cannot start the writer thread");
+            else
+                l->writer_started = true;
+        }
+    }
+    if (rc != 0) {
+        free_ledger(l);
+        return rc;
+    }
+    *out = l;
+    return 0;
+}
+
+int tl_ledger_create(const char *dir, const char *origin, const tl_keypair *admin, const tl_ledger_options *opt,
+                     tl_error *err)
+{
+    size_t olen = strlen(origin);
+    if (olen == 0 || olen > TL_ORIGIN_BYTES_MAX)
+        return tl_fail(err, TL_EINVAL, "ledger.origin", "origin", "the origin must be 1..%u bytes",
+                       TL_ORIGIN_BYTES_MAX);
+    for (size_t i = 0; i < olen; i++)
+        if (origin[i] <= 0x20 || origin[i] >= 0x7f || origin[i] == '+')
+            return tl_fail(err, TL_EINVAL, "ledger.origin", "origin",
+                           "the origin may hold printable ASCII without spaces or '+' (it names the checkpoint key)");
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return tl_fail(err, TL_EIO, "io", "", "cannot create %s: %s", dir, strerror(errno));
+    char *dbpath = NULL, *keypath = NULL, *vkeypath = NULL;
+    if (make_path(&dbpath, dir, "db") != 0 || make_path(&keypath, dir, "checkpoint.key") != 0 ||
+        make_path(&vkeypath, dir, "ledger.vkey") != 0) {
+        free(dbpath);
+        free(keypath);
+        free(vkeypath);
+        return tl_fail(err, TL_ENOMEM, "memory", "", "out of memory");
+    }
+    int rc = 0;
+    struct stat st;
+    if (stat(dbpath, &st) == 0) {
+        rc = tl_fail(err, TL_ESTATE, "ledger.exists", "", "%s already holds a ledger", dir);
+        goto out;
+    }
+    /* The checkpoint key first: a ledger without it could never sign a checkpoint. */
+    tl_keypair cp;
+    tl_keypair_generate(&cp);
+    rc = tl_secret_key_write(keypath, &cp, err);
+    if (rc == 0) {
+        tl_note_verifier v;
+        rc = tl_note_verifier_init(&v, origin, cp.pk, err);
+        if (rc == 0) {
+            char line[TL_NOTE_VKEY_BYTES_MAX + 1];
+            tl_note_vkey_format(line, &v);
+            strcat(line, "\n");
+            rc = tl_file_write_atomic(vkeypath, line, strlen(line), 0644, err);
+        }
+    }
+    tl_keypair_wipe(&cp);
+    if (rc != 0)
+        goto out;
+
+    tl_ledger_options wopt = opt ? *opt : (tl_ledger_options){0};
+    wopt.mode = TL_OPEN_WRITE;
+    tl_ledger *l = alloc_ledger(dir, &wopt);
+    if (l == NULL) {
+        rc = tl_fail(err, TL_ENOMEM, "memory", "", "out of memory");
+        goto out;
+    }
+    configure(l, &wopt);
+    if ((rc = open_db(l, true, err)) != 0) {
+        free_ledger(l);
+        goto out;
+    }
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    rocksdb_writebatch_put_cf(wb, l->cf[CF_DEFAULT], "format", 6, FORMAT_TAG, strlen(FORMAT_TAG));
+    rocksdb_writebatch_put_cf(wb, l->cf[CF_DEFAULT], "origin", 6, origin, olen);
+    rocksdb_writebatch_put_cf(wb, l->cf[CF_DEFAULT], "admin", 5, (const char *)admin->pk, TL_PUBKEY_BYTES);
+    char *dberr = NULL;
+    rocksdb_write(l->db, l->wsync, wb, &dberr);
+    rocksdb_writebatch_destroy(wb);
+    free_ledger(l);
+    if (dberr != NULL) {
+        rc = db_fail(err, &dberr, "cannot write ledger metadata");
+        goto out;
+    }
+
+    /* Record 0 goes through the normal path: the same rules judge it as any other. */
+    if ((rc = tl_ledger_open(&l, dir, &wopt, err)) != 0)
+        goto out;
+    tl_buf data, env;
+    tl_buf_init(&data);
+    tl_buf_init(&env);
+    tl_mp_writer w;
+    tl_mp_writer_init(&w, &data);
+    tl_mp_map(&w, 2);
+    tl_mp_key(&w, "admin");
+    tl_mp_bin(&w, admin->pk, TL_PUBKEY_BYTES);
+    tl_mp_key(&w, "origin");
+    tl_mp_str(&w, origin);
+    tl_event_draft d = {.type = "ledger.genesis", .stream = "ledger", .time_ms = l->clock(l->clock_ctx),
+                        .data = data.data, .data_len = data.len};
+    tl_random_bytes(d.id, sizeof d.id);
+    rc = w.failed ? TL_ENOMEM : tl_envelope_build(&env, &d, admin);
+    if (rc == 0) {
+        tl_append_result res;
+        rc = tl_ledger_append(l, env.data, env.len, &res);
+        if (rc != 0 && err != NULL)
+            *err = res.err;
+    }
+    tl_buf_free(&data);
+    tl_buf_free(&env);
+    tl_ledger_close(l);
+out:
+    free(dbpath);
+    free(keypath);
+    free(vkeypath);
+    return rc;
+}
+
+/* ---------- submitting ---------- */
+
+int tl_ledger_submit(tl_ledger *l, tl_event *ev, tl_append_cb cb, void *ctx, tl_error *err)
+{
+    item *it = calloc(1, sizeof *it);
+    if (it == NULL) {
+        tl_event_free(ev);
+        return tl_fail(err, TL_ENOMEM, "memory", "", "out of memory");
+    }
+    it->ev = *ev;
+    memset(ev, 0, sizeof *ev);
+    it->cb = cb;
+    it->ctx = ctx;
+    pthread_mutex_lock(&l->mu);
+    int rc = 0;
+    if (l->mode != TL_OPEN_WRITE || l->stopping)
+        rc = tl_fail(err, TL_ESTATE, "ledger.closed", "", "the ledger is not accepting events");
+    else if (l->queue_len >= TL_QUEUE_EVENTS_MAX)
+        rc = tl_fail(err, TL_ETOOBIG, "ledger.busy", "", "the sequencer queue is full; retry");
+    if (rc == 0) {
+        if (l->tail)
+            l->tail->next = it;
+        else
+            l->head = it;
+        l->tail = it;
+        l->queue_len++;
+        pthread_cond_signal(&l->work);
+    }
+    pthread_mutex_unlock(&l->mu);
+    if (rc != 0) {
+        tl_event_free(&it->ev);
+        free(it);
+    }
+    return rc;
+}
+
+typedef struct waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool done;
+    tl_append_result *res;
+} waiter;
+
+static void wake_waiter(void *ctx, const tl_append_result *res)
+{
+    waiter *w = ctx;
+    pthread_mutex_lock(&w->mu);
+    *w->res = *res;
+    w->done = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+int tl_ledger_append(tl_ledger *l, const uint8_t *envelope, size_t len, tl_append_result *res)
+{
+    memset(res, 0, sizeof *res);
+    tl_event ev;
+    int rc = tl_event_prepare(&ev, envelope, len, &res->err);
+    if (rc != 0)
+        return rc;
+    snprintf(res->stream, sizeof res->stream, "%s", ev.stream);
+    waiter w = {.done = false, .res = res};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    rc = tl_ledger_submit(l, &ev, wake_waiter, &w, &res->err);
+    if (rc == 0) {
+        pthread_mutex_lock(&w.mu);
+        while (!w.done)
+            pthread_cond_wait(&w.cv, &w.mu);
+        pthread_mutex_unlock(&w.mu);
+        rc = res->status == TL_APPEND_REJECTED ? (res->err.code ? res->err.code : TL_EIO) : 0;
+    }
+    pthread_mutex_destroy(&w.mu);
+    pthread_cond_destroy(&w.cv);
+    return rc;
+}
+
+int tl_ledger_listen(tl_ledger *l, tl_commit_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&l->listen_mu);
+    int h = TL_ETOOBIG;
+    for (unsigned i = 0; i < TL_LISTENERS_MAX; i++) {
+        if (l->listeners[i].fn == NULL) {
+            l->listeners[i].fn = fn;
+            l->listeners[i].ctx = ctx;
+            h = (int)i;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&l->listen_mu);
+    return h;
+}
+
+void tl_ledger_unlisten(tl_ledger *l, int handle)
+{
+    if (handle < 0 || handle >= (int)TL_LISTENERS_MAX)
+        return;
+    pthread_mutex_lock(&l->listen_mu);
+    l->listeners[handle].fn = NULL;
+    l->listeners[handle].ctx = NULL;
+    pthread_mutex_unlock(&l->listen_mu);
+}
+
+/* ---------- the writer ---------- */
+
+static void emit_node(void *ctx, unsigned level, uint64_t index, const uint8_t hash[TL_HASH_BYTES])
+{
+    tl_ledger *l = ctx;
+    uint8_t key[9];
+    key[0] = (uint8_t)level;
+    tl_be64_put(key + 1, index);
+    rocksdb_writebatch_put_cf(l->batch, l->cf[CF_MERKLE], (const char *)key, sizeof key, (const char *)hash,
+                              TL_HASH_BYTES);
+}
+
+static bool same_event(const tl_event *ev, const uint8_t *rec, size_t len)
+{
+    tl_record r;
+    tl_error e;
+    if (tl_record_decode(&r, rec, len, &e) != 0)
+        return false;
+    return r.body_len == ev->body_len && memcmp(r.body, ev->body, ev->body_len) == 0 &&
+           memcmp(r.key, ev->key, TL_PUBKEY_BYTES) == 0 && memcmp(r.sig, ev->sig, TL_SIG_BYTES) == 0;
+}
+
+/* Judges one duplicate: identical bytes are an idempotent resubmission, anything else reuses
+ * an id and is refused. The original may be durable or earlier in this very batch. */
+static void judge_duplicate(tl_ledger *l, item *it, uint64_t original, item *batch_first, uint64_t base)
+{
+    bool same = false;
+    if (original >= base) {
+        for (item *p = batch_first; p != it; p = p->next)
+            if (p->res.status == TL_APPEND_CREATED && p->res.seq == original) {
+                same = same_event(&it->ev, p->record.data, p->record.len);
+                break;
+            }
+    } else {
+        tl_buf rec;
+        tl_buf_init(&rec);
+        tl_error e;
+        same = tl_ledger_read(l, original, &rec, &e) == 0 && same_event(&it->ev, rec.data, rec.len);
+        tl_buf_free(&rec);
+    }
+    if (same) {
+        it->res.status = TL_APPEND_DUPLICATE;
+        it->res.seq = original;
+        tl_buf rec;
+        tl_buf_init(&rec);
+        tl_record r;
+        tl_error e;
+        /* report the original's version */
+        if (original < base && tl_ledger_read(l, original, &rec, &e) == 0 &&
+            tl_record_decode(&r, rec.data, rec.len, &e) == 0)
+            it->res.version = r.version;
+        else
+            for (item *p = batch_first; p != it; p = p->next)
+                if (p->res.status == TL_APPEND_CREATED && p->res.seq == original)
+                    it->res.version = p->res.version;
+        tl_buf_free(&rec);
+    } else {
+        tl_fail(&it->res.err, TL_ECONFLICT, "event.id_reused", "id",
+                "event id already used by record %" PRIu64 " with different content", original);
+    }
+}
+
+static void record_fsync(tl_ledger *l, double seconds, size_t events, bool ok)
+{
+    pthread_mutex_lock(&l->stats_mu);
+    if (ok) {
+        l->stats.commits++;
+        l->stats.batch_events_sum += events;
+        l->stats.fsync_seconds_sum += seconds;
+        double bound = 0.0001;
+        for (int k = 0; k < TL_FSYNC_BUCKETS; k++, bound *= 2)
+            if (seconds <= bound)
+                l->stats.fsync_le[k]++;
+        l->stats.fsync_le[TL_FSYNC_BUCKETS]++;
+    } else {
+        l->stats.commit_failures++;
+    }
+    pthread_mutex_unlock(&l->stats_mu);
+}
+
+static void commit_batch(tl_ledger *l, item *first)
+{
+    uint64_t base = atomic_load(&l->size);
+    uint64_t next = base;
+    tl_merkle_frontier saved = l->frontier;
+    uint64_t saved_recorded = l->last_recorded_ms;
+    tl_map_clear(l->overlay.map);
+    rocksdb_writebatch_clear(l->batch);
+    size_t created = 0, duplicates = 0, rejected = 0;
+    bool abort_batch = false;
+    tl_error abort_err;
+    tl_error_clear(&abort_err);
+
+    for (item *it = first; it != NULL && !abort_batch; it = it->next) {
+        snprintf(it->res.stream, sizeof it->res.stream, "%s", it->ev.stream);
+        tl_admission adm;
+        int rc = tl_admit(&l->overlay.base, &it->ev, next, &adm, &it->res.err);
+        if (rc != 0) {
+            /* A failure to read or write the state is the store's fault, not the event's. */
+            if (strncmp(it->res.err.rule, "state.", 6) == 0) {
+                abort_batch = true;
+                abort_err = it->res.err;
+            }
+            rejected++;
+            continue;
+        }
+        if (adm.duplicate) {
+            judge_duplicate(l, it, adm.original_seq, first, base);
+            if (it->res.status == TL_APPEND_DUPLICATE)
+                duplicates++;
+            else
+                rejected++;
+            continue;
+        }
+        uint64_t now = l->clock(l->clock_ctx);
+        if (now < l->last_recorded_ms) /* the ledger's clock never runs backwards */
+            now = l->last_recorded_ms;
+        l->last_recorded_ms = now;
+        tl_record r = {.seq = next, .recorded_ms = now, .version = adm.version, .body = it->ev.body,
+                       .body_len = it->ev.body_len, .key = it->ev.key, .sig = it->ev.sig};
+        tl_buf_init(&it->record);
+        if (tl_record_encode(&it->record, &r) != 0) {
+            abort_batch = true;
+            tl_fail(&abort_err, TL_ENOMEM, "memory", "", "out of memory encoding a record");
+            break;
+        }
+        uint8_t k8[8];
+        seq_key(k8, next);
+        rocksdb_writebatch_put_cf(l->batch, l->cf[CF_RECORDS], (const char *)k8, 8, (const char *)it->record.data,
+                                  it->record.len);
+        uint8_t skey[TL_STREAM_BYTES_MAX + 9];
+        memcpy(skey, it->ev.stream, it->ev.stream_len);
+        skey[it->ev.stream_len] = 0;
+        tl_be64_put(skey + it->ev.stream_len + 1, adm.version);
+        rocksdb_writebatch_put_cf(l->batch, l->cf[CF_STREAMS], (const char *)skey, it->ev.stream_len + 9,
+                                  (const char *)k8, 8);
+        uint8_t leaf[TL_HASH_BYTES];
+        tl_leaf_hash(leaf, it->record.data, it->record.len);
+        tl_merkle_frontier_append(&l->frontier, leaf, emit_node, l);
+        it->res.status = TL_APPEND_CREATED;
+        it->res.seq = next;
+        it->res.version = adm.version;
+        next++;
+        created++;
+    }
+
+    int write_rc = 0;
+    double t0 = 0, t1 = 0;
+    if (!abort_batch && created > 0) {
+        size_t cursor = 0, klen, vlen;
+        const uint8_t *k, *v;
+        while (tl_map_next(l->overlay.map, &cursor, &k, &klen, &v, &vlen))
+            rocksdb_writebatch_put_cf(l->batch, l->cf[CF_STATE], (const char *)k, klen, (const char *)v, vlen);
+        char *dberr = NULL;
+        t0 = mono_seconds();
+        rocksdb_write(l->db, l->wsync, l->batch, &dberr);
+        t1 = mono_seconds();
+        if (dberr != NULL)
+            write_rc = db_fail(&abort_err, &dberr, "cannot write the batch");
+        record_fsync(l, t1 - t0, created, write_rc == 0);
+    }
+    if (abort_batch || write_rc != 0) {
+        /* Nothing of this batch is durable: forget it and answer every event with the cause. */
+        l->frontier = saved;
+        l->last_recorded_ms = saved_recorded;
+        for (item *it = first; it != NULL; it = it->next)
+            if (it->res.status != TL_APPEND_REJECTED || strncmp(it->res.err.rule, "state.", 6) == 0 ||
+                it->res.err.code == 0) {
+                it->res.status = TL_APPEND_REJECTED;
+                it->res.err = abort_err;
+            }
+        created = 0;
+        next = base;
+    }
+    tl_map_clear(l->overlay.map);
+    rocksdb_writebatch_clear(l->batch);
+    if (created > 0)
+        atomic_store(&l->size, next);
+
+    pthread_mutex_lock(&l->stats_mu);
+    l->stats.appended += created;
+    l->stats.duplicates += duplicates;
+    l->stats.rejected += rejected;
+    pthread_mutex_unlock(&l->stats_mu);
+
+    if (created > 0) {
+        pthread_mutex_lock(&l->listen_mu);
+        for (unsigned i = 0; i < TL_LISTENERS_MAX; i++)
+            if (l->listeners[i].fn != NULL)
+                l->listeners[i].fn(l->listeners[i].ctx, next);
+        pthread_mutex_unlock(&l->listen_mu);
+    }
+    for (item *it = first; it != NULL;) {
+        item *n = it->next;
+        if (it->cb != NULL)
+            it->cb(it->ctx, &it->res);
+        tl_buf_free(&it->record);
+        tl_event_free(&it->ev);
+        free(it);
+        it = n;
+    }
+}
+
+static int issue_checkpoint(tl_ledger *l, uint64_t size, tl_error *err)
+{
+    uint8_t root[TL_HASH_BYTES];
+    tl_merkle_store ms = merkle_store(l, size);
+    int rc = tl_merkle_root(root, &ms, size, err);
+    if (rc != 0)
+        return rc;
+    tl_checkpoint cp = {.size = size};
+    snprintf(cp.origin, sizeof cp.origin, "%s", l->origin);
+    memcpy(cp.root, root, TL_HASH_BYTES);
+    char text[TL_CHECKPOINT_TEXT_BYTES_MAX];
+    size_t text_len;
+    rc = tl_checkpoint_format(text, &text_len, &cp, err);
+    if (rc != 0)
+        return rc;
+    char *note = NULL;
+    size_t note_len = 0;
+    rc = tl_note_sign(&note, &note_len, text, text_len, l->origin, &l->cp_key, err);
+    if (rc != 0)
+        return rc;
+    uint8_t k8[8];
+    tl_be64_put(k8, size);
+    char *dberr = NULL;
+    rocksdb_put_cf(l->db, l->wsync, l->cf[CF_CHECKPOINTS], (const char *)k8, 8, note, note_len, &dberr);
+    free(note);
+    if (dberr != NULL)
+        return db_fail(err, &dberr, "cannot store a checkpoint");
+    pthread_mutex_lock(&l->cp_mu);
+    l->cp_size = size;
+    l->cp_issued_mono_ms = mono_ms();
+    pthread_mutex_unlock(&l->cp_mu);
+    pthread_mutex_lock(&l->stats_mu);
+    l->stats.checkpoints++;
+    pthread_mutex_unlock(&l->stats_mu);
+    return 0;
+}
+
+static void maybe_checkpoint(tl_ledger *l, bool force)
+{
+    uint64_t size = atomic_load(&l->size);
+    pthread_mutex_lock(&l->cp_mu);
+    uint64_t cp = l->cp_size, at = l->cp_issued_mono_ms;
+    pthread_mutex_unlock(&l->cp_mu);
+    if (size == cp)
+        return;
+    if (force || size - cp >= l->cp_every_records || mono_ms() - at >= l->cp_every_ms) {
+        tl_error e;
+        if (issue_checkpoint(l, size, &e) != 0) {
+            char msg[512];
+            fprintf(stderr, "techledger: checkpoint at size %" PRIu64 " failed: %s\n", size,
+                    tl_error_format(&e, msg, sizeof msg));
+        }
+    }
+}
+
+static void *writer_main(void *arg)
+{
+    tl_ledger *l = arg;
+    for (;;) {
+        pthread_mutex_lock(&l->mu);
+        while (l->head == NULL && !l->stopping) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_sec += 0;
+            ts.tv_nsec += (long)l->cp_every_ms * 1000000L / 2;
+            while (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            int w = pthread_cond_timedwait(&l->work, &l->mu, &ts);
+            if (w == ETIMEDOUT && l->head == NULL) {
+                pthread_mutex_unlock(&l->mu);
+                maybe_checkpoint(l, false);
+                pthread_mutex_lock(&l->mu);
+            }
+        }
+        if (l->head == NULL && l->stopping) {
+            pthread_mutex_unlock(&l->mu);
+            break;
+        }
+        /* Take up to TL_COMMIT_EVENTS_MAX items off the queue. */
+        item *first = l->head, *last = first;
+        size_t n = 1;
+        while (last->next != NULL && n < TL_COMMIT_EVENTS_MAX) {
+            last = last->next;
+            n++;
+        }
+        l->head = last->next;
+        if (l->head == NULL)
+            l->tail = NULL;
+        last->next = NULL;
+        l->queue_len -= n;
+        pthread_mutex_unlock(&l->mu);
+        commit_batch(l, first);
+        maybe_checkpoint(l, false);
+    }
+    maybe_checkpoint(l, true);
+    return NULL;
+}
+
+void tl_ledger_close(tl_ledger *l)
+{
+    if (l == NULL)
+        return;
+    if (l->writer_started) {
+        pthread_mutex_lock(&l->mu);
+        l->stopping = true;
+        pthread_cond_signal(&l->work);
+        pthread_mutex_unlock(&l->mu);
+        pthread_join(l->writer, NULL);
+    }
+    free_ledger(l);
+}
+
+/* ---------- reading ---------- */
+
+uint64_t tl_ledger_size(tl_ledger *l) { return atomic_load(&l->size); }
+const char *tl_ledger_origin(const tl_ledger *l) { return l->origin; }
+const char *tl_ledger_dir(const tl_ledger *l) { return l->dir; }
+void tl_ledger_admin_key(const tl_ledger *l, uint8_t out[TL_PUBKEY_BYTES]) { memcpy(out, l->admin, TL_PUBKEY_BYTES); }
+
+int tl_ledger_read(tl_ledger *l, uint64_t seq, tl_buf *out, tl_error *err)
+{
+    if (seq >= atomic_load(&l->size))
+        return tl_fail(err, TL_ENOTFOUND, "record.not_found", "seq", "no record %" PRIu64 " (the log has %" PRIu64 ")",
+                       seq, atomic_load(&l->size));
+    uint8_t k8[8];
+    seq_key(k8, seq);
+    char *dberr = NULL;
+    size_t n = 0;
+    char *v = rocksdb_get_cf(l->db, l->ropts, l->cf[CF_RECORDS], (const char *)k8, 8, &n, &dberr);
+    if (dberr != NULL)
+        return db_fail(err, &dberr, "cannot read a record");
+    if (v == NULL)
+        return tl_fail(err, TL_ECORRUPT, "storage.corrupt", "", "record %" PRIu64 " is missing", seq);
+    tl_buf_reset(out);
+    int rc = tl_buf_append(out, v, n);
+    rocksdb_free(v);
+    return rc == 0 ? 0 : tl_fail(err, rc, "memory", "", "out of memory");
+}
+
+int tl_ledger_scan(tl_ledger *l, uint64_t from, uint64_t to, tl_record_fn fn, void *ctx, tl_error *err)
+{
+    uint64_t size = atomic_load(&l->size);
+    if (to > size)
+        to = size;
+    if (from >= to)
+        return 0;
+    uint8_t lo[8], hi[8];
+    seq_key(lo, from);
+    seq_key(hi, to);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)hi, 8); /* hi outlives the iterator */
+    rocksdb_readoptions_set_readahead_size(ro, 1u << 20);
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(l->db, ro, l->cf[CF_RECORDS]);
+    int rc = 0;
+    uint64_t expect = from;
+    for (rocksdb_iter_seek(it, (const char *)lo, 8); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t klen, vlen;
+        const char *k = rocksdb_iter_key(it, &klen);
+        const char *v = rocksdb_iter_value(it, &vlen);
+        if (klen != 8 || tl_be64_get((const uint8_t *)k) != expect) {
+            rc = tl_fail(err, TL_ECORRUPT, "storage.corrupt", "", "record %" PRIu64 " is missing", expect);
+            break;
+        }
+        rc = fn(ctx, expect, (const uint8_t *)v, vlen);
+        if (rc != 0)
+            break;
+        expect++;
+    }
+    if (rc == 0) {
+        char *dberr = NULL;
+        rocksdb_iter_get_error(it, &dberr);
+        if (dberr != NULL)
+            rc = db_fail(err, &dberr, "cannot scan records");
+        else if (expect != to)
+            rc = tl_fail(err, TL_ECORRUPT, "storage.corrupt", "", "record %" PRIu64 " is missing", expect);
+    }
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    return rc;
+}
+
+int tl_ledger_stream_version(tl_ledger *l, const char *stream, size_t len, uint64_t *version, tl_error *err)
+{
+    *version = 0;
+    if (len == 0 || len > TL_STREAM_BYTES_MAX)
+        return tl_fail(err, TL_EINVAL, "body.stream", "stream", "stream must be 1..%u bytes", TL_STREAM_BYTES_MAX);
+    uint8_t key[1 + TL_STREAM_BYTES_MAX];
+    key[0] = 's';
+    memcpy(key + 1, stream, len);
+    char *dberr = NULL;
+    size_t n = 0;
+    char *v = rocksdb_get_cf(l->db, l->ropts, l->cf[CF_STATE], (const char *)key, 1 + len, &n, &dberr);
+    if (dberr != NULL)
+        return db_fail(err, &dberr, "cannot read a stream head");
+    if (v != NULL && n == 8)
+        *version = tl_be64_get((const uint8_t *)v);
+    rocksdb_free(v);
+    return 0;
+}
+
+int tl_ledger_stream_scan(tl_ledger *l, const char *stream, size_t len, uint64_t after_version, size_t limit,
+                          tl_record_fn fn, void *ctx, tl_error *err)
+{
+    if (len == 0 || len > TL_STREAM_BYTES_MAX)
+        return tl_fail(err, TL_EINVAL, "body.stream", "stream", "stream must be 1..%u bytes", TL_STREAM_BYTES_MAX);
+    uint8_t lo[TL_STREAM_BYTES_MAX + 9], hi[TL_STREAM_BYTES_MAX + 1];
+    memcpy(lo, stream, len);
+    lo[len] = 0;
+    tl_be64_put(lo + len + 1, after_version + 1);
+    memcpy(hi, stream, len);
+    hi[len] = 1; /* just past every key of this stream */
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)hi, len + 1);
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(l->db, ro, l->cf[CF_STREAMS]);
+    int rc = 0;
+    size_t seen = 0;
+    tl_buf rec;
+    tl_buf_init(&rec);
+    uint64_t size = atomic_load(&l->size);
+    for (rocksdb_iter_seek(it, (const char *)lo, len + 9); rocksdb_iter_valid(it) && (limit == 0 || seen < limit);
+         rocksdb_iter_next(it)) {
+        size_t vlen;
+        const char *v = rocksdb_iter_value(it, &vlen);
+        if (vlen != 8) {
+            rc = tl_fail(err, TL_ECORRUPT, "storage.corrupt", "", "damaged stream index");
+            break;
+        }
+        uint64_t seq = tl_be64_get((const uint8_t *)v);
+        if (seq >= size) /* written by a batch newer than our view of the size */
+            break;
+        if ((rc = tl_ledger_read(l, seq, &rec, err)) != 0)
+            break;
+        if ((rc = fn(ctx, seq, rec.data, rec.len)) != 0)
+            break;
+        seen++;
+    }
+    if (rc == 0) {
+        char *dberr = NULL;
+        rocksdb_iter_get_error(it, &dberr);
+        if (dberr != NULL)
+            rc = db_fail(err, &dberr, "cannot scan a stream");
+    }
+    tl_buf_free(&rec);
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    return rc;
+}
+
+int tl_ledger_find_event(tl_ledger *l, const uint8_t id[TL_EVENT_ID_BYTES], uint64_t *seq, tl_error *err)
+{
+    uint8_t key[1 + TL_EVENT_ID_BYTES];
+    key[0] = 'i';
+    memcpy(key + 1, id, TL_EVENT_ID_BYTES);
+    char *dberr = NULL;
+    size_t n = 0;
+    char *v = rocksdb_get_cf(l->db, l->ropts, l->cf[CF_STATE], (const char *)key, sizeof key, &n, &dberr);
+    if (dberr != NULL)
+        return db_fail(err, &dberr, "cannot read the event index");
+    int rc = 0;
+    if (v == NULL || n != 8)
+        rc = tl_fail(err, TL_ENOTFOUND, "event.not_found", "id", "no event with this id");
+    else
+        *seq = tl_be64_get((const uint8_t *)v);
+    rocksdb_free(v);
+    return rc;
+}
+
+int tl_ledger_refresh(tl_ledger *l, tl_error *err)
+{
+    if (l->mode == TL_OPEN_SECONDARY) {
+        char *dberr = NULL;
+        rocksdb_try_catch_up_with_primary(l->db, &dberr);
+        if (dberr != NULL)
+            return db_fail(err, &dberr, "cannot catch up with the writer");
+    }
+    if (l->mode == TL_OPEN_WRITE)
+        return 0;
+    int rc = load_size(l, err);
+    return rc == 0 ? load_latest_checkpoint_size(l, err) : rc;
+}
+
+/* ---------- Merkle tree and checkpoints ---------- */
+
+static int check_size(tl_ledger *l, uint64_t size, const char *field, tl_error *err)
+{
+    uint64_t now = atomic_load(&l->size);
+    if (size > now)
+        return tl_fail(err, TL_EINVAL, "proof.size", field, "tree size %" PRIu64 " is beyond the log's %" PRIu64, size,
+                       now);
+    return 0;
+}
+
+int tl_ledger_root(tl_ledger *l, uint64_t size, uint8_t out[TL_HASH_BYTES], tl_error *err)
+{
+    int rc = check_size(l, size, "size", err);
+    if (rc != 0)
+        return rc;
+    tl_merkle_store ms = merkle_store(l, atomic_load(&l->size));
+    return tl_merkle_root(out, &ms, size, err);
+}
+
+int tl_ledger_inclusion_proof(tl_ledger *l, uint64_t seq, uint64_t size, tl_merkle_proof *out, tl_error *err)
+{
+    int rc = check_size(l, size, "proof", err);
+    if (rc != 0)
+        return rc;
+    tl_merkle_store ms = merkle_store(l, atomic_load(&l->size));
+    return tl_merkle_inclusion_proof(out, &ms, seq, size, err);
+}
+
+int tl_ledger_consistency_proof(tl_ledger *l, uint64_t from, uint64_t to, tl_merkle_proof *out, tl_error *err)
+{
+    int rc = check_size(l, to, "to", err);
+    if (rc != 0)
+        return rc;
+    tl_merkle_store ms = merkle_store(l, atomic_load(&l->size));
+    return tl_merkle_consistency_proof(out, &ms, from, to, err);
+}
+
+int tl_ledger_checkpoint_get(tl_ledger *l, uint64_t size, tl_buf *out, tl_error *err)
+{
+    uint8_t k8[8];
+    tl_be64_put(k8, size);
+    char *dberr = NULL;
+    size_t n = 0;
+    char *v = rocksdb_get_cf(l->db, l->ropts, l->cf[CF_CHECKPOINTS], (const char *)k8, 8, &n, &dberr);
+    if (dberr != NULL)
+        return db_fail(err, &dberr, "cannot read a checkpoint");
+    if (v == NULL)
+        return tl_fail(err, TL_ENOTFOUND, "checkpoint.not_found", "size", "no checkpoint at size %" PRIu64, size);
+    tl_buf_reset(out);
+    int rc = tl_buf_append(out, v, n);
+    rocksdb_free(v);
+    return rc;
+}
+
+int tl_ledger_checkpoint_latest(tl_ledger *l, tl_buf *out, uint64_t *size, tl_error *err)
+{
+    pthread_mutex_lock(&l->cp_mu);
+    uint64_t cp = l->cp_size;
+    pthread_mutex_unlock(&l->cp_mu);
+    if (cp == 0)
+        return tl_fail(err, TL_ENOTFOUND, "checkpoint.not_found", "", "no checkpoint has been issued yet");
+    *size = cp;
+    return tl_ledger_checkpoint_get(l, cp, out, err);
+}
+
+int tl_ledger_checkpoint_scan(tl_ledger *l, tl_checkpoint_fn fn, void *ctx, tl_error *err)
+{
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(l->db, l->ropts, l->cf[CF_CHECKPOINTS]);
+    int rc = 0;
+    for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t klen, vlen;
+        const char *k = rocksdb_iter_key(it, &klen);
+        const char *v = rocksdb_iter_value(it, &vlen);
+        if (klen != 8) {
+            rc = tl_fail(err, TL_ECORRUPT, "storage.corrupt", "", "damaged checkpoint key");
+            break;
+        }
+        if ((rc = fn(ctx, tl_be64_get((const uint8_t *)k), (const uint8_t *)v, vlen)) != 0)
+            break;
+    }
+    if (rc == 0) {
+        char *dberr = NULL;
+        rocksdb_iter_get_error(it, &dberr);
+        if (dberr != NULL)
+            rc = db_fail(err, &dberr, "cannot scan checkpoints");
+    }
+    rocksdb_iter_destroy(it);
+    return rc;
+}
+
+int tl_ledger_checkpoint_now(tl_ledger *l, tl_error *err)
+{
+    if (l->mode != TL_OPEN_WRITE)
+        return tl_fail(err, TL_ESTATE, "ledger.read_only", "", "checkpoints are issued by the writer");
+    uint64_t size = atomic_load(&l->size);
+    pthread_mutex_lock(&l->cp_mu);
+    bool same = l->cp_size == size;
+    pthread_mutex_unlock(&l->cp_mu);
+    return same ? 0 : issue_checkpoint(l, size, err);
+}
+
+int tl_ledger_vkey(tl_ledger *l, char *out, size_t cap)
+{
+    char *path;
+    if (make_path(&path, l->dir, "ledger.vkey") != 0)
+        return TL_ENOMEM;
+    uint8_t *text;
+    size_t len;
+    tl_error e;
+    int rc = tl_file_read(path, 4096, &text, &len, &e);
+    free(path);
+    if (rc != 0)
+        return rc;
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+        len--;
+    if (len + 1 > cap) {
+        free(text);
+        return TL_ETOOBIG;
+    }
+    memcpy(out, text, len);
+    out[len] = '\0';
+    free(text);
+    return 0;
+}
+
+void tl_ledger_get_stats(tl_ledger *l, tl_ledger_stats *out)
+{
+    pthread_mutex_lock(&l->stats_mu);
+    *out = l->stats;
+    pthread_mutex_unlock(&l->stats_mu);
+    out->size = atomic_load(&l->size);
+    pthread_mutex_lock(&l->mu);
+    out->queue_depth = l->queue_len;
+    pthread_mutex_unlock(&l->mu);
+}

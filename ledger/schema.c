@@ -1,0 +1,706 @@
+/*
+ * The event catalogue (BRIEF.md) as tables, and the stateless check of one event.
+ *
+ * Fields named in the catalogue keep their names and meaning; where the catalogue leaves a
+ * type open we fix it here, and the few fields we add are marked "(added)" in their doc line
+ * so generated documentation shows them. The catalogue is closed: a field not in the table is
+ * refused, because a misspelt optional field (`confidentality`) silently ignored would publish
+ * a secret contract.
+ *
+ * Order of checks, so that the first failure reported is stable: the type; `data` is a map;
+ * each data field in key order (unknown, type, value); missing required fields in table
+ * order; cross-field rules; the stream.
+ */
+#include "tl_schema.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* Enough for "data." + the longest field name + "[65535]". */
+#define PATH_BYTES TL_ERROR_PATH_BYTES
+/* Offending values are echoed in messages up to this many bytes, non-ASCII masked. */
+#define SHOW_BYTES 40
+
+/* ---- Field tables ------------------------------------------------------------------------ */
+
+#define TEXT(n, fl, d) \
+    {.name = (n), .type = TL_FT_TEXT, .flags = (fl), .min = 1, .max = TL_SCHEMA_TEXT_BYTES_MAX, .doc = (d)}
+#define SIMPLE(n, t, fl, d) {.name = (n), .type = (t), .flags = (fl), .doc = (d)}
+#define CODE(n, list, fl, d) {.name = (n), .type = TL_FT_CODE, .flags = (fl), .codes = &(list), .doc = (d)}
+#define UINTR(n, lo, hi, fl, d) \
+    {.name = (n), .type = TL_FT_UINT, .flags = (fl), .min = (lo), .max = (hi), .doc = (d)}
+#define ARRAY(n, t, list, lo, hi, fl, d) \
+    {.name = (n), .type = (t), .flags = TL_FIELD_ARRAY | (fl), .codes = (list), .min = (lo), .max = (hi), .doc = (d)}
+#define OPT TL_FIELD_OPTIONAL
+#define POS TL_FIELD_POSITIVE
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+static const tl_field_spec f_genesis[] = {
+    {.name = "origin", .type = TL_FT_ORIGIN, .min = 1, .max = TL_SCHEMA_ORIGIN_BYTES_MAX,
+     .doc = "the ledger's name, fixed at init; also the checkpoint key name"},
+    SIMPLE("admin", TL_FT_KEY, 0, "the administrator's Ed25519 public key"),
+};
+
+static const tl_field_spec f_participant[] = {
+    SIMPLE("id", TL_FT_ID, 0, "participant id; the stream is participant/<id>"),
+    TEXT("name", 0, "registered name"),
+    CODE("kind", tl_codes_participant_kind, 0, "kind of organisation or person"),
+    SIMPLE("region", TL_FT_REGION, 0, "GB/T 2260 code of its seat"),
+    ARRAY("roles", TL_FT_CODE, &tl_codes_role, 0, TL_ROLE_COUNT, 0,
+          "roles held; empty for parties that are only referenced"),
+    ARRAY("keys", TL_FT_KEY, NULL, 0, TL_SCHEMA_KEYS_MAX, 0,
+          "Ed25519 public keys that may sign for it; may be empty"),
+    SIMPLE("credit_code", TL_FT_CREDIT_CODE, OPT, "统一社会信用代码 (GB 32100-2015)"),
+};
+
+static const tl_field_spec f_participant_key[] = {
+    SIMPLE("key", TL_FT_KEY, 0, "the Ed25519 public key added or revoked"),
+};
+
+static const tl_field_spec f_achievement[] = {
+    SIMPLE("id", TL_FT_ID, 0, "achievement id; the stream is achievement/<id>"),
+    TEXT("title", 0, "title of the achievement"),
+    SIMPLE("owner", TL_FT_ID, 0, "participant that owns it"),
+    CODE("field", tl_codes_field, 0, "technical field"),
+    SIMPLE("fiscal_funded", TL_FT_BOOL, 0, "the result of fiscally funded research"),
+    CODE("confidentiality", tl_codes_confidentiality, 0,
+         "public, or shown to public readers only inside aggregates"),
+    TEXT("ip", OPT, "intellectual property, e.g. patent numbers (free text)"),
+};
+
+static const tl_field_spec f_contract_registered[] = {
+    SIMPLE("reg_no", TL_FT_REG_NO, 0, "登记编号, 16 digits; the stream is contract/<reg_no>"),
+    CODE("class", tl_codes_class, 0, "contract class"),
+    CODE("subtype", tl_codes_subtype, 0, "subtype, one of the class's own"),
+    SIMPLE("seller", TL_FT_ID, 0, "participant selling the technology (输出方)"),
+    SIMPLE("buyer", TL_FT_ID, 0, "participant buying it (吸纳方)"),
+    SIMPLE("seller_region", TL_FT_REGION, 0, "GB/T 2260 code of the seller"),
+    SIMPLE("buyer_region", TL_FT_REGION, 0, "GB/T 2260 code of the buyer"),
+    CODE("field", tl_codes_field, 0, "technical field"),
+    SIMPLE("signed_on", TL_FT_DATE, 0, "date the contract was signed"),
+    SIMPLE("registered_on", TL_FT_DATE, 0, "date of registration (认定登记); its year counts"),
+    SIMPLE("total_fen", TL_FT_FEN, 0, "成交额, the contract value"),
+    SIMPLE("tech_fen", TL_FT_FEN, 0, "技术交易额, the technical part, <= total_fen"),
+    ARRAY("achievements", TL_FT_ID, NULL, 1, TL_SCHEMA_ACHIEVEMENTS_MAX, OPT,
+          "achievements the contract transfers or licenses"),
+    CODE("confidentiality", tl_codes_confidentiality, OPT, "absent means public"),
+    TEXT("title", OPT, "(added) title of the contract; hidden from the public when not public"),
+};
+
+static const tl_field_spec f_contract_amended[] = {
+    SIMPLE("total_fen", TL_FT_FEN, 0, "new 成交额 (absolute, replaces the earlier one)"),
+    SIMPLE("tech_fen", TL_FT_FEN, 0, "new 技术交易额 (absolute), <= total_fen"),
+    SIMPLE("amended_on", TL_FT_DATE, 0, "date of the amendment"),
+    TEXT("reason", 0, "why the amounts changed"),
+};
+
+static const tl_field_spec f_contract_cancelled[] = {
+    SIMPLE("cancelled_on", TL_FT_DATE, 0, "date of the cancellation"),
+    TEXT("reason", 0, "why the registration was cancelled"),
+};
+
+static const tl_field_spec f_payment[] = {
+    SIMPLE("amount_fen", TL_FT_FEN, POS, "amount received by the seller"),
+    SIMPLE("received_on", TL_FT_DATE, 0, "date received"),
+};
+
+static const tl_field_spec f_equity[] = {
+    SIMPLE("id", TL_FT_ID, 0, "deal id; the stream is equity/<id>"),
+    SIMPLE("achievement", TL_FT_ID, 0, "achievement contributed as capital"),
+    SIMPLE("company", TL_FT_ID, 0, "participant whose shares were issued"),
+    SIMPLE("valuation_fen", TL_FT_FEN, POS, "agreed value of the achievement"),
+    UINTR("shares_ppm", 1, TL_PPM_MAX, 0, "share of the company received, parts per million"),
+    UINTR("inventor_share_ppm", 0, TL_PPM_MAX, 0,
+          "part of those shares awarded to the inventors, parts per million"),
+    SIMPLE("dated", TL_FT_DATE, 0, "date of the deal"),
+};
+
+static const tl_field_spec f_fund_established[] = {
+    SIMPLE("id", TL_FT_ID, 0, "fund id; the stream is fund/<id>"),
+    TEXT("name", 0, "name of the fund"),
+    CODE("kind", tl_codes_fund_kind, 0, "guidance fund, sub-fund or local fund"),
+    CODE("level", tl_codes_fund_level, 0, "tier of government behind it"),
+    SIMPLE("region", TL_FT_REGION, 0, "GB/T 2260 code of its seat"),
+    SIMPLE("manager", TL_FT_ID, 0, "participant managing it"),
+    SIMPLE("parent", TL_FT_ID, OPT, "fund it was set up under; required for a sub_fund"),
+    SIMPLE("size_fen", TL_FT_FEN, OPT | POS,
+           "(added) target size (认缴规模); the 50% directed-investment floor is measured on it"),
+};
+
+static const tl_field_spec f_fund_flow[] = {
+    SIMPLE("investor", TL_FT_ID, 0, "participant (or fund) providing the money"),
+    CODE("source", tl_codes_fund_source, 0, "kind of money"),
+    SIMPLE("amount_fen", TL_FT_FEN, POS, "amount committed or called"),
+    SIMPLE("dated", TL_FT_DATE, 0, "date"),
+};
+
+static const tl_field_spec f_fund_invested[] = {
+    SIMPLE("investee", TL_FT_ID, 0, "participant invested in"),
+    SIMPLE("amount_fen", TL_FT_FEN, POS, "amount the fund invested"),
+    SIMPLE("dated", TL_FT_DATE, 0, "date"),
+    SIMPLE("qualifying", TL_FT_BOOL, 0,
+           "the investee commercialises fiscally funded results (counts for the floors)"),
+    SIMPLE("co_investment_fen", TL_FT_FEN, OPT, "others' money invested alongside"),
+};
+
+static const tl_field_spec f_loan[] = {
+    SIMPLE("id", TL_FT_ID, 0, "loan id; the stream is loan/<id>"),
+    SIMPLE("bank", TL_FT_ID, 0, "the lending bank"),
+    SIMPLE("borrower", TL_FT_ID, 0, "the borrowing firm"),
+    SIMPLE("amount_fen", TL_FT_FEN, POS, "principal lent (issued) or in default (defaulted)"),
+    UINTR("term_months", 1, TL_SCHEMA_TERM_MONTHS_MAX, 0, "term of the loan"),
+    SIMPLE("dated", TL_FT_DATE, 0, "date"),
+    SIMPLE("pool", TL_FT_ID, 0, "fund id of the risk-compensation pool"),
+};
+
+static const tl_field_spec f_loan_compensated[] = {
+    SIMPLE("amount_fen", TL_FT_FEN, POS, "compensation paid to the bank"),
+    SIMPLE("dated", TL_FT_DATE, 0, "date paid; its year counts against the 2% cap"),
+};
+
+static const tl_field_spec f_programme[] = {
+    SIMPLE("id", TL_FT_ID, 0, "programme entry id; the stream is programme/<id>"),
+    TEXT("name", 0, "institution, zone or training programme"),
+    SIMPLE("dated", TL_FT_DATE, 0, "date"),
+    UINTR("count", 1, TL_SCHEMA_COUNT_MAX, OPT, "how many (e.g. people trained); absent means 1"),
+    SIMPLE("region", TL_FT_REGION, OPT, "(added) GB/T 2260 code where it is"),
+};
+
+#define EV(id_, type_, stream_, sfield_, signer_, fields_, rules_, doc_)                          \
+    [id_] = {.id = (id_), .type = (type_), .stream = (stream_), .stream_field = (sfield_),       \
+             .signer = (signer_), .fields = (fields_), .field_count = N_OF(fields_),             \
+             .rules = (rules_), .doc = (doc_)}
+
+static const tl_event_spec events[TL_EV_COUNT] = {
+    EV(TL_EV_LEDGER_GENESIS, "ledger.genesis", "ledger", NULL, "the key in admin; record 0 only",
+       f_genesis, "", "creates the ledger and names its administrator"),
+    EV(TL_EV_PARTICIPANT_REGISTERED, "participant.registered", "participant/", "id", "admin",
+       f_participant, "roles and keys have no duplicates",
+       "registers an organisation or person, its roles and keys"),
+    EV(TL_EV_PARTICIPANT_KEY_ADDED, "participant.key_added", "participant/", NULL, "admin",
+       f_participant_key, "", "adds a signing key to a participant"),
+    EV(TL_EV_PARTICIPANT_KEY_REVOKED, "participant.key_revoked", "participant/", NULL, "admin",
+       f_participant_key, "", "revokes a participant's key"),
+    EV(TL_EV_ACHIEVEMENT_REGISTERED, "achievement.registered", "achievement/", "id",
+       "the owner, or registry", f_achievement, "",
+       "adds a scientific and technological achievement to the catalogue"),
+    EV(TL_EV_CONTRACT_REGISTERED, "contract.registered", "contract/", "reg_no", "registry",
+       f_contract_registered,
+       "subtype belongs to class; tech_fen <= total_fen; registered_on >= signed_on; "
+       "seller != buyer; achievements have no duplicates",
+       "registers a technology contract (技术合同认定登记)"),
+    EV(TL_EV_CONTRACT_AMENDED, "contract.amended", "contract/", NULL, "registry",
+       f_contract_amended, "tech_fen <= total_fen",
+       "replaces a registered contract's amounts"),
+    EV(TL_EV_CONTRACT_CANCELLED, "contract.cancelled", "contract/", NULL, "registry",
+       f_contract_cancelled, "", "cancels a registration"),
+    EV(TL_EV_PAYMENT_RECEIVED, "payment.received", "contract/", NULL,
+       "registry, or a key of the seller", f_payment, "", "records a payment under a contract"),
+    EV(TL_EV_EQUITY_RECORDED, "equity.recorded", "equity/", "id", "registry", f_equity, "",
+       "records shares issued for an achievement (作价入股)"),
+    EV(TL_EV_FUND_ESTABLISHED, "fund.established", "fund/", "id",
+       "admin (kind guidance), the parent's manager (kind sub_fund)", f_fund_established,
+       "a sub_fund names its parent; a guidance fund has none; a fund is not its own parent",
+       "sets up a guidance fund, sub-fund or local fund"),
+    EV(TL_EV_FUND_COMMITTED, "fund.committed", "fund/", NULL, "the fund's manager", f_fund_flow,
+       "", "records an investor's commitment (认缴)"),
+    EV(TL_EV_FUND_CALLED, "fund.called", "fund/", NULL, "the fund's manager", f_fund_flow, "",
+       "records capital paid in (实缴)"),
+    EV(TL_EV_FUND_INVESTED, "fund.invested", "fund/", NULL, "the fund's manager",
+       f_fund_invested, "", "records an investment by the fund"),
+    EV(TL_EV_LOAN_ISSUED, "loan.issued", "loan/", "id", "the lending bank", f_loan,
+       "bank != borrower", "records a loan covered by a risk-compensation pool"),
+    EV(TL_EV_LOAN_DEFAULTED, "loan.defaulted", "loan/", "id", "the lending bank", f_loan,
+       "bank != borrower", "records a default on such a loan"),
+    EV(TL_EV_LOAN_COMPENSATED, "loan.compensated", "loan/", NULL, "the pool fund's manager",
+       f_loan_compensated, "", "records risk compensation paid to the bank (贷款风险补偿)"),
+    EV(TL_EV_PROGRAMME_INSTITUTION_DESIGNATED, "programme.institution_designated", "programme/",
+       "id", "admin", f_programme, "",
+       "designates a demonstration technology-transfer institution"),
+    EV(TL_EV_PROGRAMME_ZONE_DESIGNATED, "programme.zone_designated", "programme/", "id", "admin",
+       f_programme, "", "designates a demonstration zone"),
+    EV(TL_EV_PROGRAMME_TRAINING_COMPLETED, "programme.training_completed", "programme/", "id",
+       "admin", f_programme, "", "records technology-transfer professionals trained"),
+};
+
+const tl_event_spec *tl_schema_event(tl_event_type t)
+{
+    if ((unsigned)t >= TL_EV_COUNT)
+        return NULL;
+    return &events[t];
+}
+
+const tl_event_spec *tl_schema_for_type(const char *type, size_t len)
+{
+    if (type == NULL)
+        return NULL;
+    for (size_t i = 0; i < TL_EV_COUNT; i++)
+        if (strlen(events[i].type) == len && memcmp(events[i].type, type, len) == 0)
+            return &events[i];
+    return NULL;
+}
+
+const char *tl_field_type_name(tl_field_type t)
+{
+    switch (t) {
+    case TL_FT_TEXT: return "text";
+    case TL_FT_ID: return "id";
+    case TL_FT_REG_NO: return "reg_no";
+    case TL_FT_REGION: return "region";
+    case TL_FT_DATE: return "date";
+    case TL_FT_FEN: return "uint fen";
+    case TL_FT_UINT: return "uint";
+    case TL_FT_BOOL: return "bool";
+    case TL_FT_KEY: return "bin 32";
+    case TL_FT_CODE: return "code";
+    case TL_FT_CREDIT_CODE: return "credit code";
+    case TL_FT_ORIGIN: return "origin";
+    }
+    return "?";
+}
+
+/* ---- Helpers ----------------------------------------------------------------------------- */
+
+/* A printable copy of untrusted bytes for a message: ASCII kept, the rest masked. */
+static const char *show(char out[SHOW_BYTES + 4], const uint8_t *p, size_t n)
+{
+    size_t k = 0;
+    for (; k < n && k < SHOW_BYTES; k++)
+        out[k] = (p[k] >= 0x20 && p[k] < 0x7f) ? (char)p[k] : '?';
+    if (k < n) {
+        memcpy(out + k, "...", 3);
+        k += 3;
+    }
+    out[k] = '\0';
+    return out;
+}
+
+static void field_path(char out[PATH_BYTES], const char *name, long index)
+{
+    if (index < 0)
+        snprintf(out, PATH_BYTES, "data.%s", name);
+    else
+        snprintf(out, PATH_BYTES, "data.%s[%ld]", name, index);
+}
+
+static const char *mp_type_name(uint8_t t)
+{
+    switch (t) {
+    case TL_MP_UINT: return "uint";
+    case TL_MP_INT: return "negative int";
+    case TL_MP_BOOL: return "bool";
+    case TL_MP_STR: return "str";
+    case TL_MP_BIN: return "bin";
+    case TL_MP_ARRAY: return "array";
+    case TL_MP_MAP: return "map";
+    default: return "?";
+    }
+}
+
+static uint8_t wire_type(tl_field_type t)
+{
+    switch (t) {
+    case TL_FT_FEN:
+    case TL_FT_UINT: return TL_MP_UINT;
+    case TL_FT_BOOL: return TL_MP_BOOL;
+    case TL_FT_KEY: return TL_MP_BIN;
+    default: return TL_MP_STR;
+    }
+}
+
+/* Text shown to people (names, titles, reasons) may hold any Unicode letter, but no C0/C1
+ * control characters (a newline in a name breaks CSV rows and log lines) and no line
+ * separators or bidirectional overrides (they make a name display as something else). The
+ * parser has already checked UTF-8, so byte patterns suffice. */
+static bool text_clean(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = p[i];
+        if (c < 0x20 || c == 0x7f)
+            return false;
+        if (c == 0xc2 && i + 1 < n && p[i + 1] >= 0x80 && p[i + 1] <= 0x9f)
+            return false; /* U+0080..U+009F */
+        if (c == 0xe2 && i + 2 < n) {
+            if (p[i + 1] == 0x80 && p[i + 2] >= 0xa8 && p[i + 2] <= 0xae)
+                return false; /* U+2028..U+202E: separators, embeddings, overrides */
+            if (p[i + 1] == 0x81 && p[i + 2] >= 0xa6 && p[i + 2] <= 0xa9)
+                return false; /* U+2066..U+2069: isolates */
+        }
+    }
+    return true;
+}
+
+/* C2SP signed-note key names: non-empty, no spaces, no '+'; we also keep them ASCII so the
+ * checkpoint's first line reads the same everywhere. */
+static bool origin_valid(const uint8_t *p, size_t n)
+{
+    if (n < 1 || n > TL_SCHEMA_ORIGIN_BYTES_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] <= 0x20 || p[i] >= 0x7f || p[i] == '+')
+            return false;
+    return true;
+}
+
+/* One value (a field, or one element of an array field). */
+static int check_value(const tl_mp_doc *doc, uint32_t i, const tl_field_spec *f, const char *path,
+                       tl_error *err)
+{
+    const tl_mp_node *n = &doc->nodes[i];
+    tl_field_type t = (tl_field_type)f->type;
+    uint8_t want = wire_type(t);
+    if (n->type != want)
+        return tl_fail(err, TL_EINVAL, "schema.type_mismatch", path, "expected %s (%s), got %s",
+                       mp_type_name(want), tl_field_type_name(t), mp_type_name(n->type));
+    const char *s = (want == TL_MP_STR || want == TL_MP_BIN) ? (const char *)n->v.s.ptr : NULL;
+    size_t len = s != NULL ? n->v.s.len : 0;
+    char buf[SHOW_BYTES + 4];
+
+    switch (t) {
+    case TL_FT_TEXT:
+        if (len < f->min || len > f->max)
+            return tl_fail(err, TL_EINVAL, "schema.length", path,
+                           "text of %zu bytes; must be %llu..%llu bytes", len,
+                           (unsigned long long)f->min, (unsigned long long)f->max);
+        if (!text_clean(n->v.s.ptr, len))
+            return tl_fail(err, TL_EINVAL, "schema.text", path,
+                           "control, line-separator or bidirectional-override characters are "
+                           "not allowed");
+        return 0;
+    case TL_FT_ID:
+        if (!tl_id_valid(s, len))
+            return tl_fail(err, TL_EINVAL, "schema.id", path,
+                           "\"%s\" is not an id (1..%d bytes of [a-z0-9._-])",
+                           show(buf, n->v.s.ptr, len), TL_ID_BYTES_MAX);
+        return 0;
+    case TL_FT_REG_NO:
+        if (!tl_reg_no_valid(s, len))
+            return tl_fail(err, TL_EINVAL, "schema.reg_no", path,
+                           "\"%s\" is not a registration number (%d digits)",
+                           show(buf, n->v.s.ptr, len), TL_REG_NO_LEN);
+        return 0;
+    case TL_FT_REGION:
+        if (!tl_region_valid(s, len))
+            return tl_fail(err, TL_EINVAL, "schema.region", path,
+                           "\"%s\" is not a GB/T 2260 region code", show(buf, n->v.s.ptr, len));
+        return 0;
+    case TL_FT_DATE:
+        if (!tl_date_valid(s, len))
+            return tl_fail(err, TL_EINVAL, "schema.date", path,
+                           "\"%s\" is not a date YYYY-MM-DD between %d and %d",
+                           show(buf, n->v.s.ptr, len), TL_DATE_YEAR_MIN, TL_DATE_YEAR_MAX);
+        return 0;
+    case TL_FT_FEN:
+        if (n->v.u > TL_AMOUNT_FEN_MAX)
+            return tl_fail(err, TL_EINVAL, "schema.amount_range", path,
+                           "%llu fen is above the limit of %llu fen",
+                           (unsigned long long)n->v.u, (unsigned long long)TL_AMOUNT_FEN_MAX);
+        if ((f->flags & TL_FIELD_POSITIVE) && n->v.u == 0)
+            return tl_fail(err, TL_EINVAL, "schema.amount_range", path,
+                           "must be at least 1 fen");
+        return 0;
+    case TL_FT_UINT:
+        if (n->v.u < f->min || n->v.u > f->max)
+            return tl_fail(err, TL_EINVAL, "schema.range", path, "%llu is outside %llu..%llu",
+                           (unsigned long long)n->v.u, (unsigned long long)f->min,
+                           (unsigned long long)f->max);
+        return 0;
+    case TL_FT_BOOL:
+        return 0;
+    case TL_FT_KEY:
+        if (len != TL_SCHEMA_KEY_BYTES)
+            return tl_fail(err, TL_EINVAL, "schema.length", path,
+                           "a key is %d bytes, not %zu", TL_SCHEMA_KEY_BYTES, len);
+        return 0;
+    case TL_FT_CODE:
+        if (tl_code_parse(f->codes, s, len) < 0)
+            return tl_fail(err, TL_EINVAL, "schema.code", path, "\"%s\" is not a %s code",
+                           show(buf, n->v.s.ptr, len), f->codes->name);
+        return 0;
+    case TL_FT_CREDIT_CODE:
+        switch (tl_credit_code_check(s, len)) {
+        case TL_CREDIT_CODE_OK: return 0;
+        case TL_CREDIT_CODE_LENGTH:
+            return tl_fail(err, TL_EINVAL, "schema.credit_code", path,
+                           "a unified social credit code has %d characters, not %zu",
+                           TL_CREDIT_CODE_LEN, len);
+        case TL_CREDIT_CODE_ALPHABET:
+            return tl_fail(err, TL_EINVAL, "schema.credit_code", path,
+                           "\"%s\" has a character outside 0-9 and A-Y without I, O, S, V, Z",
+                           show(buf, n->v.s.ptr, len));
+        case TL_CREDIT_CODE_CHECK:
+            return tl_fail(err, TL_EINVAL, "schema.credit_code", path,
+                           "\"%s\": the check character should be %c",
+                           show(buf, n->v.s.ptr, len), tl_credit_code_check_char(s));
+        }
+        return tl_fail(err, TL_EINVAL, "schema.credit_code", path, "invalid");
+    case TL_FT_ORIGIN:
+        if (!origin_valid(n->v.s.ptr, len))
+            return tl_fail(err, TL_EINVAL, "schema.origin", path,
+                           "the origin must be 1..%d printable ASCII bytes without space or '+'",
+                           TL_SCHEMA_ORIGIN_BYTES_MAX);
+        return 0;
+    }
+    return tl_fail(err, TL_EINVAL, "schema.internal", path, "field type %d has no check", f->type);
+}
+
+static bool same_bytes(const tl_mp_node *a, const tl_mp_node *b)
+{
+    return a->type == b->type && a->v.s.len == b->v.s.len &&
+           memcmp(a->v.s.ptr, b->v.s.ptr, a->v.s.len) == 0;
+}
+
+static int check_field(const tl_mp_doc *doc, uint32_t i, const tl_field_spec *f, tl_error *err)
+{
+    char path[PATH_BYTES];
+    field_path(path, f->name, -1);
+    if (!(f->flags & TL_FIELD_ARRAY))
+        return check_value(doc, i, f, path, err);
+
+    const tl_mp_node *n = &doc->nodes[i];
+    if (n->type != TL_MP_ARRAY)
+        return tl_fail(err, TL_EINVAL, "schema.type_mismatch", path,
+                       "expected array (of %s), got %s",
+                       tl_field_type_name((tl_field_type)f->type), mp_type_name(n->type));
+    if (n->count < f->min || n->count > f->max)
+        return tl_fail(err, TL_EINVAL, "schema.length", path,
+                       "%u elements; must be %llu..%llu", n->count, (unsigned long long)f->min,
+                       (unsigned long long)f->max);
+    /* Elements are scalars (str or bin), so element k is node i + 1 + k; the count is at most
+     * TL_SCHEMA_ACHIEVEMENTS_MAX, so the quadratic duplicate check stays small. */
+    uint32_t c = tl_mp_first(i);
+    for (uint32_t k = 0; k < n->count; k++, c = tl_mp_next(doc, c)) {
+        field_path(path, f->name, (long)k);
+        int rc = check_value(doc, c, f, path, err);
+        if (rc != 0)
+            return rc;
+        for (uint32_t prev = tl_mp_first(i); prev != c; prev = tl_mp_next(doc, prev))
+            if (same_bytes(&doc->nodes[prev], &doc->nodes[c]))
+                return tl_fail(err, TL_EINVAL, "schema.duplicate", path,
+                               "repeats an earlier element");
+    }
+    return 0;
+}
+
+static const tl_field_spec *find_field(const tl_event_spec *ev, const uint8_t *name, size_t len)
+{
+    for (size_t k = 0; k < ev->field_count; k++) {
+        const tl_field_spec *f = &ev->fields[k];
+        if (strlen(f->name) == len && memcmp(f->name, name, len) == 0)
+            return f;
+    }
+    return NULL;
+}
+
+/* The node of a field already checked to be present and well-typed, or NULL. */
+static const tl_mp_node *get(const tl_mp_doc *doc, uint32_t data, const char *name)
+{
+    uint32_t i = tl_mp_map_get(doc, data, name);
+    return i != 0 ? &doc->nodes[i] : NULL;
+}
+
+static int code_of(const tl_mp_doc *doc, uint32_t data, const char *name, const tl_codelist *list)
+{
+    const tl_mp_node *n = get(doc, data, name);
+    return n != NULL ? tl_code_parse(list, (const char *)n->v.s.ptr, n->v.s.len) : -1;
+}
+
+static int32_t date_of(const tl_mp_doc *doc, uint32_t data, const char *name)
+{
+    const tl_mp_node *n = get(doc, data, name);
+    int32_t day = 0;
+    if (n != NULL && tl_date_parse(&day, (const char *)n->v.s.ptr, n->v.s.len) != 0)
+        day = 0;
+    return day;
+}
+
+/* ---- Cross-field rules ------------------------------------------------------------------- */
+
+static int check_amounts(const tl_mp_doc *doc, uint32_t data, tl_error *err)
+{
+    const tl_mp_node *total = get(doc, data, "total_fen"), *tech = get(doc, data, "tech_fen");
+    if (total != NULL && tech != NULL && tech->v.u > total->v.u)
+        return tl_fail(err, TL_EINVAL, "schema.tech_exceeds_total", "data.tech_fen",
+                       "技术交易额 %llu fen exceeds 成交额 %llu fen",
+                       (unsigned long long)tech->v.u, (unsigned long long)total->v.u);
+    return 0;
+}
+
+static int check_parties(const tl_mp_doc *doc, uint32_t data, const char *a, const char *b,
+                         tl_error *err)
+{
+    const tl_mp_node *na = get(doc, data, a), *nb = get(doc, data, b);
+    char path[PATH_BYTES];
+    if (na != NULL && nb != NULL && same_bytes(na, nb)) {
+        field_path(path, b, -1);
+        return tl_fail(err, TL_EINVAL, "schema.same_party", path, "%s and %s are the same participant",
+                       a, b);
+    }
+    return 0;
+}
+
+static int check_contract_registered(const tl_mp_doc *doc, uint32_t data, tl_error *err)
+{
+    int cls = code_of(doc, data, "class", &tl_codes_class);
+    int sub = code_of(doc, data, "subtype", &tl_codes_subtype);
+    if (cls >= 0 && sub >= 0 && (int)tl_subtype_class((tl_contract_subtype)sub) != cls)
+        return tl_fail(err, TL_EINVAL, "schema.subtype", "data.subtype",
+                       "%s is a subtype of %s, not of %s", tl_code_name(&tl_codes_subtype, sub),
+                       tl_code_name(&tl_codes_class, (int)tl_subtype_class((tl_contract_subtype)sub)),
+                       tl_code_name(&tl_codes_class, cls));
+    int rc = check_amounts(doc, data, err);
+    if (rc != 0)
+        return rc;
+    /* Registration (认定登记) certifies a contract already signed. */
+    if (date_of(doc, data, "registered_on") < date_of(doc, data, "signed_on"))
+        return tl_fail(err, TL_EINVAL, "schema.date_order", "data.registered_on",
+                       "registered before it was signed");
+    return check_parties(doc, data, "seller", "buyer", err);
+}
+
+static int check_fund_established(const tl_mp_doc *doc, uint32_t data, tl_error *err)
+{
+    int kind = code_of(doc, data, "kind", &tl_codes_fund_kind);
+    const tl_mp_node *parent = get(doc, data, "parent");
+    /* The guidance-share rules (10%-30% of a sub-fund) are measured against the parent, so a
+     * sub-fund without one could never be judged. */
+    if (kind == TL_FUND_SUB_FUND && parent == NULL)
+        return tl_fail(err, TL_EINVAL, "schema.required", "data.parent",
+                       "a sub_fund names the fund it was set up under");
+    if (kind == TL_FUND_GUIDANCE && parent != NULL)
+        return tl_fail(err, TL_EINVAL, "schema.parent", "data.parent",
+                       "a guidance fund sits at the top and has no parent");
+    const tl_mp_node *id = get(doc, data, "id");
+    if (parent != NULL && id != NULL && same_bytes(parent, id))
+        return tl_fail(err, TL_EINVAL, "schema.parent", "data.parent",
+                       "a fund cannot be its own parent");
+    return 0;
+}
+
+static int check_cross(const tl_event_spec *ev, const tl_mp_doc *doc, uint32_t data, tl_error *err)
+{
+    switch (ev->id) {
+    case TL_EV_CONTRACT_REGISTERED: return check_contract_registered(doc, data, err);
+    case TL_EV_CONTRACT_AMENDED: return check_amounts(doc, data, err);
+    case TL_EV_FUND_ESTABLISHED: return check_fund_established(doc, data, err);
+    case TL_EV_LOAN_ISSUED:
+    case TL_EV_LOAN_DEFAULTED: return check_parties(doc, data, "bank", "borrower", err);
+    default: return 0;
+    }
+}
+
+/* ---- Stream ------------------------------------------------------------------------------ */
+
+static int check_stream(const tl_event_spec *ev, const tl_mp_doc *doc, uint32_t data,
+                        const char *stream, size_t stream_len, tl_error *err)
+{
+    char buf[SHOW_BYTES + 4];
+    size_t plen = strlen(ev->stream);
+    if (ev->stream[plen - 1] != '/') {
+        if (stream_len != plen || memcmp(stream, ev->stream, plen) != 0)
+            return tl_fail(err, TL_EINVAL, "schema.stream", "stream",
+                           "%s belongs to stream \"%s\", not \"%s\"", ev->type, ev->stream,
+                           show(buf, (const uint8_t *)stream, stream_len));
+        return 0;
+    }
+    if (stream_len <= plen || memcmp(stream, ev->stream, plen) != 0)
+        return tl_fail(err, TL_EINVAL, "schema.stream", "stream",
+                       "%s belongs to a stream %s<...>, not \"%s\"", ev->type, ev->stream,
+                       show(buf, (const uint8_t *)stream, stream_len));
+    const char *suffix = stream + plen;
+    size_t slen = stream_len - plen;
+    if (ev->stream_field != NULL) {
+        const tl_mp_node *n = get(doc, data, ev->stream_field);
+        if (n == NULL || n->v.s.len != slen || memcmp(n->v.s.ptr, suffix, slen) != 0) {
+            char want[SHOW_BYTES + 4];
+            return tl_fail(err, TL_EINVAL, "schema.stream", "stream",
+                           "must be \"%s%s\" (from data.%s), not \"%s\"", ev->stream,
+                           n != NULL ? show(want, n->v.s.ptr, n->v.s.len) : "",
+                           ev->stream_field, show(buf, (const uint8_t *)stream, stream_len));
+        }
+        return 0;
+    }
+    /* An event on an existing entity: the suffix must at least be a possible name for one. */
+    bool is_contract = strcmp(ev->stream, "contract/") == 0;
+    bool ok = is_contract ? tl_reg_no_valid(suffix, slen) : tl_id_valid(suffix, slen);
+    if (!ok)
+        return tl_fail(err, TL_EINVAL, "schema.stream", "stream", "\"%s\" does not name %s",
+                       show(buf, (const uint8_t *)stream, stream_len),
+                       is_contract ? "a contract (contract/<16 digits>)" : "an entity (<family>/<id>)");
+    return 0;
+}
+
+/* ---- Entry points ------------------------------------------------------------------------ */
+
+int tl_schema_check(const tl_mp_doc *body, uint32_t data_node, const char *type, size_t type_len,
+                    const char *stream, size_t stream_len, tl_error *err)
+{
+    if (body == NULL || body->nodes == NULL || type == NULL || stream == NULL ||
+        data_node >= body->count)
+        return tl_fail(err, TL_EINVAL, "schema.internal", "", "bad arguments to tl_schema_check");
+    char buf[SHOW_BYTES + 4];
+    const tl_event_spec *ev = tl_schema_for_type(type, type_len);
+    if (ev == NULL)
+        return tl_fail(err, TL_EINVAL, "schema.type", "type", "\"%s\" is not an event type",
+                       show(buf, (const uint8_t *)type, type_len));
+    if (data_node == 0)
+        return tl_fail(err, TL_EINVAL, "schema.required", "data", "the body has no data");
+    const tl_mp_node *data = &body->nodes[data_node];
+    if (data->type != TL_MP_MAP)
+        return tl_fail(err, TL_EINVAL, "schema.type_mismatch", "data", "expected map, got %s",
+                       mp_type_name(data->type));
+
+    /* Each present field, in key order. Keys are str (the parser guarantees it). */
+    uint32_t k = tl_mp_first(data_node);
+    for (uint32_t p = 0; p < data->count; p++) {
+        const tl_mp_node *key = &body->nodes[k];
+        uint32_t v = tl_mp_next(body, k);
+        const tl_field_spec *f = find_field(ev, key->v.s.ptr, key->v.s.len);
+        if (f == NULL) {
+            char path[PATH_BYTES];
+            snprintf(path, sizeof path, "data.%s", show(buf, key->v.s.ptr, key->v.s.len));
+            return tl_fail(err, TL_EINVAL, "schema.unknown_field", path,
+                           "%s has no field of this name", ev->type);
+        }
+        int rc = check_field(body, v, f, err);
+        if (rc != 0)
+            return rc;
+        k = tl_mp_next(body, v);
+    }
+    for (size_t i = 0; i < ev->field_count; i++) {
+        const tl_field_spec *f = &ev->fields[i];
+        if (!(f->flags & TL_FIELD_OPTIONAL) && tl_mp_map_get(body, data_node, f->name) == 0) {
+            char path[PATH_BYTES];
+            field_path(path, f->name, -1);
+            return tl_fail(err, TL_EINVAL, "schema.required", path, "%s requires %s", ev->type,
+                           f->name);
+        }
+    }
+    int rc = check_cross(ev, body, data_node, err);
+    if (rc != 0)
+        return rc;
+    return check_stream(ev, body, data_node, stream, stream_len, err);
+}
+
+int tl_schema_check_body(const tl_mp_doc *body, tl_error *err)
+{
+    if (body == NULL || body->nodes == NULL || body->count == 0)
+        return tl_fail(err, TL_EINVAL, "schema.internal", "", "no body");
+    if (body->nodes[0].type != TL_MP_MAP)
+        return tl_fail(err, TL_EINVAL, "schema.type_mismatch", "", "the body is not a map");
+    static const char *const keys[] = {"type", "stream", "data"};
+    static const uint8_t types[] = {TL_MP_STR, TL_MP_STR, TL_MP_MAP};
+    uint32_t at[3];
+    for (size_t i = 0; i < 3; i++) {
+        at[i] = tl_mp_map_get(body, 0, keys[i]);
+        if (at[i] == 0)
+            return tl_fail(err, TL_EINVAL, "schema.required", keys[i], "the body has no %s",
+                           keys[i]);
+        if (body->nodes[at[i]].type != types[i])
+            return tl_fail(err, TL_EINVAL, "schema.type_mismatch", keys[i], "expected %s, got %s",
+                           mp_type_name(types[i]), mp_type_name(body->nodes[at[i]].type));
+    }
+    const tl_mp_node *t = &body->nodes[at[0]], *s = &body->nodes[at[1]];
+    return tl_schema_check(body, at[2], (const char *)t->v.s.ptr, t->v.s.len,
+                           (const char *)s->v.s.ptr, s->v.s.len, err);
+}

@@ -1,0 +1,40 @@
+/*
+ * The domain rules that depend on the log: the key registry (who may sign what, as of an
+ * event's place in the log), references to things already recorded, and per-entity signers.
+ * Stateless checks (schema, codes, dates) are in tl_schema.h and run before sequencing.
+ *
+ * The rules read and write only a tl_state, so the sequencer and `verify` share them exactly.
+ * Contract: tl_rules_check reads and never writes; tl_rules_apply writes the effects of an
+ * event that was accepted. A rejected event therefore leaves the state untouched.
+ */
+#ifndef TL_RULES_H
+#define TL_RULES_H
+
+#include <stdint.h>
+
+#include "tl_event.h"
+#include "tl_state.h"
+
+/* May this event, signed by ev->key, be appended at position seq? 0 or TL_EDENIED /
+ * TL_EREF / TL_ECONFLICT / TL_EINVAL with the rule and field named. */
+int tl_rules_check(tl_state *st, const tl_event *ev, uint64_t seq, tl_error *err)
+    __attribute__((warn_unused_result));
+
+/* Records the effects of an accepted event in the state. */
+int tl_rules_apply(tl_state *st, const tl_event *ev, uint64_t seq, tl_error *err)
+    __attribute__((warn_unused_result));
+
+/* The generic sequencing rules plus the domain rules, for one event at position seq:
+ * idempotency (an event id seen before is reported as a duplicate, with its original seq, and
+ * nothing changes), stream version and `expect`, record 0 is the genesis, then tl_rules_check
+ * and, when all pass, every state change. */
+typedef struct tl_admission {
+    uint64_t version;       /* the event's version in its stream */
+    int duplicate;          /* nonzero: the id is already in the log at original_seq */
+    uint64_t original_seq;
+} tl_admission;
+
+int tl_admit(tl_state *st, const tl_event *ev, uint64_t seq, tl_admission *out, tl_error *err)
+    __attribute__((warn_unused_result));
+
+#endif
