@@ -21,6 +21,8 @@ typedef struct tl_cmd {
 /* True when argv holds -h or --help; prints nothing. */
 bool tl_cmd_wants_help(int argc, char **argv);
 
+int tl_cmd_init(int argc, char **argv);
 int tl_cmd_keygen(int argc, char **argv);
+int tl_cmd_sign(int argc, char **argv);
 
 #endif
