@@ -129,9 +129,29 @@ void tl_base64_encode(char *out, const uint8_t *in, size_t n)
     sodium_bin2base64(out, tl_base64_len(n), in, n, sodium_base64_VARIANT_ORIGINAL);
 }
 
+/* libsodium 1.0.18 treats every byte >= 0x80 as '/', so the alphabet is checked here: one
+ * byte string must have exactly one accepted text. */
+static bool base64_alphabet(const char *s, size_t len)
+{
+    size_t pad = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        bool ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/';
+        if (c == '=') {
+            pad++;
+            continue;
+        }
+        if (!ok || pad > 0) /* nothing but padding after padding */
+            return false;
+    }
+    return pad <= 2 && len % 4 == 0;
+}
+
 int tl_base64_decode(uint8_t *out, size_t cap, size_t *out_len, const char *b64, size_t len)
 {
     const char *end = NULL;
+    if (!base64_alphabet(b64, len))
+        return TL_EINVAL;
     if (sodium_base642bin(out, cap, b64, len, NULL, out_len, &end,
                           sodium_base64_VARIANT_ORIGINAL) != 0 ||
         end != b64 + len)

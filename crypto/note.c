@@ -22,6 +22,19 @@ static const char SIG_PREFIX[] = "\xe2\x80\x94 "; /* em dash U+2014, space */
 #define SIG_PREFIX_BYTES (sizeof SIG_PREFIX - 1)
 #define B64_KEY_BYTES 44 /* base64 of 0x01 || 32-byte key */
 
+/* libsodium 1.0.18's base64 decoder reads every byte >= 0x80 as '/', so a changed byte could
+ * decode to the same value; only the standard alphabet and padding may reach it. */
+static int b64_decode(uint8_t *out, size_t cap, size_t *out_len, const char *b64, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        char c = b64[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/' || c == '='))
+            return TL_EINVAL;
+    }
+    return tl_base64_decode(out, cap, out_len, b64, len);
+}
+
 /* Decodes one UTF-8 sequence at s[*i]; -1 for an invalid, overlong or surrogate sequence. */
 static int utf8_next(const unsigned char *s, size_t len, size_t *i, uint32_t *cp)
 {
@@ -33,11 +46,17 @@ static int utf8_next(const unsigned char *s, size_t len, size_t *i, uint32_t *cp
         (*i)++;
         return 0;
     } else if ((c & 0xe0) == 0xc0) {
-        n = 2, v = c & 0x1fu, min = 0x80;
+        n = 2;
+        v = c & 0x1fu;
+        min = 0x80;
     } else if ((c & 0xf0) == 0xe0) {
-        n = 3, v = c & 0x0fu, min = 0x800;
+        n = 3;
+        v = c & 0x0fu;
+        min = 0x800;
     } else if ((c & 0xf8) == 0xf0) {
-        n = 4, v = c & 0x07u, min = 0x10000;
+        n = 4;
+        v = c & 0x07u;
+        min = 0x10000;
     } else {
         return -1;
     }
@@ -58,9 +77,9 @@ static int utf8_next(const unsigned char *s, size_t len, size_t *i, uint32_t *cp
 /* Unicode White_Space, as Go's unicode.IsSpace, which the reference uses for key names. */
 static bool is_unicode_space(uint32_t cp)
 {
-    return (cp >= 0x09 && cp <= 0x0d) || cp == 0x20 || cp == 0x85 || cp == 0xa0 ||
-           cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 ||
-           cp == 0x202f || cp == 0x205f || cp == 0x3000;
+    return (cp >= 0x09 && cp <= 0x0d) || cp == 0x20 || cp == 0x85 || cp == 0xa0 || cp == 0x1680 ||
+           (cp >= 0x2000 && cp <= 0x200a) || cp == 0x2028 || cp == 0x2029 || cp == 0x202f ||
+           cp == 0x205f || cp == 0x3000;
 }
 
 int tl_note_text_check(const char *s, size_t len, tl_error *err)
@@ -97,8 +116,7 @@ int tl_note_name_check(const char *name, size_t len, tl_error *err)
          * characters may not appear in a note at all. */
         if (is_unicode_space(cp) || cp == '+' || cp < 0x20)
             return tl_fail(err, TL_EINVAL, "note.name", "name",
-                           "the key name holds a space, '+' or control character at byte %zu",
-                           at);
+                           "the key name holds a space, '+' or control character at byte %zu", at);
     }
     return 0;
 }
@@ -186,7 +204,7 @@ int tl_note_vkey_parse(tl_note_verifier *out, const char *line, size_t len, tl_e
     size_t b64_len = rest - 2 * TL_NOTE_KEY_HASH_BYTES - 1;
     uint8_t typed[1 + TL_PUBKEY_BYTES + 1]; /* one spare byte: a longer key must not fit */
     size_t typed_len = 0;
-    if (tl_base64_decode(typed, sizeof typed, &typed_len, b64, b64_len) != 0)
+    if (b64_decode(typed, sizeof typed, &typed_len, b64, b64_len) != 0)
         return tl_fail(err, TL_EINVAL, "note.vkey", "key",
                        "the key is not canonical standard base64 of 33 bytes");
     if (typed_len != 1 + TL_PUBKEY_BYTES || typed[0] != TL_NOTE_ALG_ED25519)
@@ -207,8 +225,8 @@ int tl_note_vkey_parse(tl_note_verifier *out, const char *line, size_t len, tl_e
     return 0;
 }
 
-int tl_note_sign(char **out, size_t *out_len, const char *text, size_t text_len,
-                 const char *name, const tl_keypair *kp, tl_error *err)
+int tl_note_sign(char **out, size_t *out_len, const char *text, size_t text_len, const char *name,
+                 const tl_keypair *kp, tl_error *err)
 {
     *out = NULL;
     *out_len = 0;
@@ -218,6 +236,7 @@ int tl_note_sign(char **out, size_t *out_len, const char *text, size_t text_len,
         return rc;
     if (text_len == 0 || text[text_len - 1] != '\n')
         return tl_fail(err, TL_EINVAL, "note.text", "text", "a note text must end in a newline");
+    /* Half the note limit leaves the rest for this and later cosignatures. */
     if (text_len > TL_NOTE_BYTES_MAX / 2)
         return tl_fail(err, TL_ETOOBIG, "note.size", "text", "the text has %zu bytes; at most %d",
                        text_len, TL_NOTE_BYTES_MAX / 2);
@@ -237,15 +256,11 @@ int tl_note_sign(char **out, size_t *out_len, const char *text, size_t text_len,
     char *note = malloc(len + 1);
     if (note == NULL)
         return tl_fail(err, TL_ENOMEM, "note.alloc", "", "out of memory for a %zu-byte note", len);
-    char *p = note;
-    memcpy(p, text, text_len), p += text_len;
-    *p++ = '\n';
-    memcpy(p, SIG_PREFIX, SIG_PREFIX_BYTES), p += SIG_PREFIX_BYTES;
-    memcpy(p, name, name_len), p += name_len;
-    *p++ = ' ';
-    memcpy(p, b64, b64_len), p += b64_len;
-    *p++ = '\n';
-    *p = '\0';
+    int n = snprintf(note, len + 1, "%.*s\n%s%s %s\n", (int)text_len, text, SIG_PREFIX, name, b64);
+    if (n < 0 || (size_t)n != len) { /* text_len is bounded above, so %.*s cannot truncate */
+        free(note);
+        return tl_fail(err, TL_EINVAL, "note.format", "", "note formatting failed");
+    }
     *out = note;
     *out_len = len;
     return 0;
@@ -263,8 +278,8 @@ static bool last_blank_line(const char *s, size_t len, size_t *at)
     return false;
 }
 
-int tl_note_verify(size_t *text_len, const char *note, size_t note_len,
-                   const tl_note_verifier *v, tl_error *err)
+int tl_note_verify(size_t *text_len, const char *note, size_t note_len, const tl_note_verifier *v,
+                   tl_error *err)
 {
     *text_len = 0;
     if (note_len > TL_NOTE_BYTES_MAX)
@@ -315,7 +330,7 @@ int tl_note_verify(size_t *text_len, const char *note, size_t note_len,
             return tl_fail(err, TL_ETOOBIG, "note.signature_size", path,
                            "the signature has %zu base64 characters; at most %zu", b64_len,
                            (sizeof blob / 3) * 4);
-        if (tl_base64_decode(blob, sizeof blob, &blob_len, b64, b64_len) != 0 ||
+        if (b64_decode(blob, sizeof blob, &blob_len, b64, b64_len) != 0 ||
             blob_len <= TL_NOTE_KEY_HASH_BYTES)
             return tl_fail(err, TL_EINVAL, "note.signature_base64", path,
                            "the signature is not canonical base64 of a key hash and a signature");

@@ -77,14 +77,14 @@ int tl_note_vkey_parse(tl_note_verifier *out, const char *line, size_t len, tl_e
  * key name). On success *out is a malloc'd, NUL-terminated signed note of *out_len bytes
  * (the caller frees it); on failure *out is NULL. TL_EINVAL for a bad text or name,
  * TL_ENOMEM. */
-int tl_note_sign(char **out, size_t *out_len, const char *text, size_t text_len,
-                 const char *name, const tl_keypair *kp, tl_error *err) TL_WUR;
+int tl_note_sign(char **out, size_t *out_len, const char *text, size_t text_len, const char *name,
+                 const tl_keypair *kp, tl_error *err) TL_WUR;
 
 /* Verifies a signed note (note_len bytes) against v. On success *text_len is the length of
  * the signed text, a prefix of note. TL_EINVAL for a malformed note, TL_ETOOBIG beyond the
  * limits above, TL_ESIG when no line carries v's name and key hash ("note.unsigned") or one
  * that does holds a bad signature ("note.signature"). */
-int tl_note_verify(size_t *text_len, const char *note, size_t note_len,
-                   const tl_note_verifier *v, tl_error *err) TL_WUR;
+int tl_note_verify(size_t *text_len, const char *note, size_t note_len, const tl_note_verifier *v,
+                   tl_error *err) TL_WUR;
 
 #endif

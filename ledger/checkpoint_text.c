@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define ROOT_B64_BYTES 44 /* base64 of 32 bytes, with one '=' */
+#define ROOT_B64_BYTES 44  /* base64 of 32 bytes, with one '=' */
 #define SIZE_DIGITS_MAX 20 /* UINT64_MAX = 18446744073709551615 */
 
 static int origin_check(const char *origin, size_t len, tl_error *err)
@@ -18,11 +18,9 @@ static int origin_check(const char *origin, size_t len, tl_error *err)
         return tl_fail(err, TL_EINVAL, "checkpoint.origin", "origin", "the origin is empty");
     if (len > TL_CHECKPOINT_ORIGIN_BYTES_MAX)
         return tl_fail(err, TL_EINVAL, "checkpoint.origin", "origin",
-                       "the origin has %zu bytes; at most %d", len,
-                       TL_CHECKPOINT_ORIGIN_BYTES_MAX);
+                       "the origin has %zu bytes; at most %d", len, TL_CHECKPOINT_ORIGIN_BYTES_MAX);
     if (memchr(origin, '\n', len) != NULL)
-        return tl_fail(err, TL_EINVAL, "checkpoint.origin", "origin",
-                       "the origin holds a newline");
+        return tl_fail(err, TL_EINVAL, "checkpoint.origin", "origin", "the origin holds a newline");
     int rc = tl_note_text_check(origin, len, err);
     if (rc != 0 && err != NULL)
         snprintf(err->path, sizeof err->path, "origin");
@@ -85,6 +83,19 @@ static int parse_size(uint64_t *out, const char *s, size_t len, tl_error *err)
     return 0;
 }
 
+/* Only the standard alphabet and padding: libsodium 1.0.18's decoder would read any byte
+ * >= 0x80 as '/', letting a changed byte decode to the same root. */
+static bool b64_alphabet(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+              c == '+' || c == '/' || c == '='))
+            return false;
+    }
+    return true;
+}
+
 int tl_checkpoint_parse(tl_checkpoint *out, const char *text, size_t len, tl_error *err)
 {
     memset(out, 0, sizeof *out);
@@ -113,7 +124,7 @@ int tl_checkpoint_parse(tl_checkpoint *out, const char *text, size_t len, tl_err
         return rc;
     size_t root_bytes = 0;
     uint8_t buf[TL_HASH_BYTES + 1]; /* one spare byte: a longer value must not fit */
-    if (root_len != ROOT_B64_BYTES ||
+    if (root_len != ROOT_B64_BYTES || !b64_alphabet(root, root_len) ||
         tl_base64_decode(buf, sizeof buf, &root_bytes, root, root_len) != 0 ||
         root_bytes != TL_HASH_BYTES)
         return tl_fail(err, TL_EINVAL, "checkpoint.root", "root",
@@ -123,8 +134,8 @@ int tl_checkpoint_parse(tl_checkpoint *out, const char *text, size_t len, tl_err
     return 0;
 }
 
-int tl_checkpoint_open(tl_checkpoint *out, const char *note, size_t len,
-                       const tl_note_verifier *v, tl_error *err)
+int tl_checkpoint_open(tl_checkpoint *out, const char *note, size_t len, const tl_note_verifier *v,
+                       tl_error *err)
 {
     memset(out, 0, sizeof *out);
     size_t text_len = 0;

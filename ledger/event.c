@@ -157,8 +157,8 @@ int tl_envelope_decode(tl_event *ev, const uint8_t *buf, size_t len, tl_error *e
     int rc = tl_mp_parse(&d, buf, len, "envelope", err);
     if (rc != 0)
         return rc;
-    const uint8_t *body, *key, *sig;
-    size_t body_len;
+    const uint8_t *body = NULL, *key = NULL, *sig = NULL;
+    size_t body_len = 0;
     rc = envelope_parts(&d, 0, &body, &body_len, &key, &sig, err);
     if (rc == 0)
         rc = tl_event_from_parts(ev, body, body_len, key, sig, err);

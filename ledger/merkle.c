@@ -50,8 +50,8 @@ static int read_node(uint8_t out[TL_HASH_BYTES], const tl_merkle_store *s, unsig
     assert(level < TL_MERKLE_LEVELS && index < (s->size >> level));
     int rc = s->get(s->ctx, level, index, out, err);
     if (rc > 0)
-        return tl_fail(err, TL_EIO, "merkle.read", "", "node reader returned %d for (%u, %llu)",
-                       rc, level, (unsigned long long)index);
+        return tl_fail(err, TL_EIO, "merkle.read", "", "node reader returned %d for (%u, %llu)", rc,
+                       level, (unsigned long long)index);
     return rc;
 }
 
@@ -90,8 +90,8 @@ static void reverse(tl_merkle_proof *p)
     }
 }
 
-static int push_range(tl_merkle_proof *p, const tl_merkle_store *s, uint64_t begin,
-                      uint64_t end, tl_error *err)
+static int push_range(tl_merkle_proof *p, const tl_merkle_store *s, uint64_t begin, uint64_t end,
+                      tl_error *err)
 {
     assert(p->n < TL_MERKLE_PROOF_MAX); /* the depth of a 64-bit tree bounds every proof */
     int rc = range_hash(p->hashes[p->n], s, begin, end, err);
@@ -100,8 +100,7 @@ static int push_range(tl_merkle_proof *p, const tl_merkle_store *s, uint64_t beg
     return rc;
 }
 
-static int check_size(const tl_merkle_store *s, uint64_t tree_size, const char *what,
-                      tl_error *err)
+static int check_size(const tl_merkle_store *s, uint64_t tree_size, const char *what, tl_error *err)
 {
     if (tree_size > s->size)
         return tl_fail(err, TL_EINVAL, "merkle.size", what,
@@ -132,8 +131,8 @@ int tl_merkle_inclusion_proof(tl_merkle_proof *out, const tl_merkle_store *store
         return rc;
     if (leaf_index >= tree_size)
         return tl_fail(err, TL_EINVAL, "merkle.leaf_index", "leaf_index",
-                       "leaf %llu is not in a tree of %llu leaves",
-                       (unsigned long long)leaf_index, (unsigned long long)tree_size);
+                       "leaf %llu is not in a tree of %llu leaves", (unsigned long long)leaf_index,
+                       (unsigned long long)tree_size);
     /* PATH(m, D[n]): descend towards the leaf, keeping the sibling of each step. */
     uint64_t begin = 0, end = tree_size;
     while (end - begin > 1) {
@@ -203,8 +202,8 @@ int tl_merkle_verify_inclusion(const uint8_t leaf_hash[TL_HASH_BYTES], uint64_t 
 {
     if (leaf_index >= tree_size)
         return tl_fail(err, TL_EINVAL, "merkle.leaf_index", "leaf_index",
-                       "leaf %llu is not in a tree of %llu leaves",
-                       (unsigned long long)leaf_index, (unsigned long long)tree_size);
+                       "leaf %llu is not in a tree of %llu leaves", (unsigned long long)leaf_index,
+                       (unsigned long long)tree_size);
     if (proof->n > TL_MERKLE_PROOF_MAX)
         return tl_fail(err, TL_ETOOBIG, "merkle.proof_length", "hashes",
                        "%zu hashes; no proof has more than %d", proof->n, TL_MERKLE_PROOF_MAX);
@@ -216,8 +215,8 @@ int tl_merkle_verify_inclusion(const uint8_t leaf_hash[TL_HASH_BYTES], uint64_t 
     for (size_t i = 0; i < proof->n; i++) {
         if (sn == 0)
             return tl_fail(err, TL_ECORRUPT, "merkle.proof_length", "hashes",
-                            "%llu hashes is too many for a tree of %llu leaves",
-                            (unsigned long long)proof->n, (unsigned long long)tree_size);
+                           "%llu hashes is too many for a tree of %llu leaves",
+                           (unsigned long long)proof->n, (unsigned long long)tree_size);
         if ((fn & 1) != 0 || fn == sn) {
             tl_node_hash(t, proof->hashes[i], r);
             while ((fn & 1) == 0 && fn != 0) {
@@ -233,16 +232,16 @@ int tl_merkle_verify_inclusion(const uint8_t leaf_hash[TL_HASH_BYTES], uint64_t 
     }
     if (sn != 0)
         return tl_fail(err, TL_ECORRUPT, "merkle.proof_length", "hashes",
-                        "%llu hashes is too few for a tree of %llu leaves",
-                        (unsigned long long)proof->n, (unsigned long long)tree_size);
+                       "%llu hashes is too few for a tree of %llu leaves",
+                       (unsigned long long)proof->n, (unsigned long long)tree_size);
     if (memcmp(r, root, TL_HASH_BYTES) != 0)
-        return tl_fail(err, TL_ECORRUPT, "merkle.inclusion", "hashes", "leaf %llu does not lead to the root of %llu",
-                        (unsigned long long)leaf_index, (unsigned long long)tree_size);
+        return tl_fail(err, TL_ECORRUPT, "merkle.inclusion", "hashes",
+                       "leaf %llu does not lead to the root of %llu",
+                       (unsigned long long)leaf_index, (unsigned long long)tree_size);
     return 0;
 }
 
-int tl_merkle_verify_consistency(uint64_t from_size, uint64_t to_size,
-                                 const tl_merkle_proof *proof,
+int tl_merkle_verify_consistency(uint64_t from_size, uint64_t to_size, const tl_merkle_proof *proof,
                                  const uint8_t from_root[TL_HASH_BYTES],
                                  const uint8_t to_root[TL_HASH_BYTES], tl_error *err)
 {
@@ -259,18 +258,19 @@ int tl_merkle_verify_consistency(uint64_t from_size, uint64_t to_size,
     if (from_size == to_size) {
         if (proof->n != 0)
             return tl_fail(err, TL_ECORRUPT, "merkle.proof_length", "hashes",
-                            "trees of equal size %llu take an empty proof, not %llu hashes",
-                            (unsigned long long)from_size, (unsigned long long)proof->n);
+                           "trees of equal size %llu take an empty proof, not %llu hashes",
+                           (unsigned long long)from_size, (unsigned long long)proof->n);
         if (memcmp(from_root, to_root, TL_HASH_BYTES) != 0)
             return tl_fail(err, TL_ECORRUPT, "merkle.consistency", "hashes",
-                            "trees of equal size %llu and %llu have different roots",
-                            (unsigned long long)from_size, (unsigned long long)to_size);
+                           "trees of equal size %llu and %llu have different roots",
+                           (unsigned long long)from_size, (unsigned long long)to_size);
         return 0;
     }
     /* 2.1.4.2 step 1. */
     if (proof->n == 0)
-        return tl_fail(err, TL_ECORRUPT, "merkle.proof_length", "hashes", "an empty proof cannot link %llu to %llu",
-                        (unsigned long long)from_size, (unsigned long long)to_size);
+        return tl_fail(err, TL_ECORRUPT, "merkle.proof_length", "hashes",
+                       "an empty proof cannot link %llu to %llu", (unsigned long long)from_size,
+                       (unsigned long long)to_size);
     /* Step 2: when the old tree is a complete subtree of the new one, its root is the first
      * hash of the path and the proof leaves it out. */
     const uint8_t *first = from_root;
@@ -292,8 +292,8 @@ int tl_merkle_verify_consistency(uint64_t from_size, uint64_t to_size,
         const uint8_t *c = proof->hashes[i];
         if (sn == 0)
             return tl_fail(err, TL_ECORRUPT, "merkle.proof_length", "hashes",
-                            "too many hashes to link %llu to %llu",
-                            (unsigned long long)from_size, (unsigned long long)to_size);
+                           "too many hashes to link %llu to %llu", (unsigned long long)from_size,
+                           (unsigned long long)to_size);
         if ((fn & 1) != 0 || fn == sn) {
             tl_node_hash(t, c, fr);
             memcpy(fr, t, TL_HASH_BYTES);
@@ -312,16 +312,17 @@ int tl_merkle_verify_consistency(uint64_t from_size, uint64_t to_size,
     }
     /* Step 7. */
     if (sn != 0)
-        return tl_fail(err, TL_ECORRUPT, "merkle.proof_length", "hashes", "too few hashes to link %llu to %llu",
-                        (unsigned long long)from_size, (unsigned long long)to_size);
+        return tl_fail(err, TL_ECORRUPT, "merkle.proof_length", "hashes",
+                       "too few hashes to link %llu to %llu", (unsigned long long)from_size,
+                       (unsigned long long)to_size);
     if (memcmp(fr, from_root, TL_HASH_BYTES) != 0)
         return tl_fail(err, TL_ECORRUPT, "merkle.consistency", "hashes",
-                        "the proof does not lead to the root of %llu (linking to %llu)",
-                        (unsigned long long)from_size, (unsigned long long)to_size);
+                       "the proof does not lead to the root of %llu (linking to %llu)",
+                       (unsigned long long)from_size, (unsigned long long)to_size);
     if (memcmp(sr, to_root, TL_HASH_BYTES) != 0)
         return tl_fail(err, TL_ECORRUPT, "merkle.consistency", "hashes",
-                        "the proof does not lead to the root of %llu (linking from %llu)",
-                        (unsigned long long)to_size, (unsigned long long)from_size);
+                       "the proof does not lead to the root of %llu (linking from %llu)",
+                       (unsigned long long)to_size, (unsigned long long)from_size);
     return 0;
 }
 

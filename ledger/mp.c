@@ -348,7 +348,7 @@ int tl_mp_parse(tl_mp_doc *doc, const uint8_t *buf, size_t len, const char *path
         }
         frame *top = r.depth > 0 ? &r.stack[r.depth - 1] : NULL;
         bool is_key = top != NULL && top->is_map && (top->position % 2) == 0;
-        uint32_t idx;
+        uint32_t idx = 0;
         if ((rc = new_node(&r, &idx)) != 0)
             goto fail;
         tl_mp_node node;

@@ -44,7 +44,7 @@ int tl_checkpoint_parse(tl_checkpoint *out, const char *text, size_t len, tl_err
 /* Verifies a signed checkpoint note against v (tl_note_verify), parses its body, and checks
  * that the origin is v's key name. Codes as for those two calls; TL_EINVAL ("checkpoint.origin")
  * for an origin that is not the key's name. */
-int tl_checkpoint_open(tl_checkpoint *out, const char *note, size_t len,
-                       const tl_note_verifier *v, tl_error *err) TL_WUR;
+int tl_checkpoint_open(tl_checkpoint *out, const char *note, size_t len, const tl_note_verifier *v,
+                       tl_error *err) TL_WUR;
 
 #endif

@@ -78,8 +78,7 @@ int tl_merkle_verify_inclusion(const uint8_t leaf_hash[TL_HASH_BYTES], uint64_t 
 /* RFC 9162 2.1.4.2, plus the case from_size == to_size (empty proof, equal roots). The RFC
  * defines proofs only for 0 < from_size, so from_size == 0 is TL_EINVAL. Codes as for
  * tl_merkle_verify_inclusion. */
-int tl_merkle_verify_consistency(uint64_t from_size, uint64_t to_size,
-                                 const tl_merkle_proof *proof,
+int tl_merkle_verify_consistency(uint64_t from_size, uint64_t to_size, const tl_merkle_proof *proof,
                                  const uint8_t from_root[TL_HASH_BYTES],
                                  const uint8_t to_root[TL_HASH_BYTES], tl_error *err) TL_WUR;
 

@@ -141,6 +141,10 @@ static void test_base64(void **state)
     assert_int_equal(n, 4);
     assert_memory_equal(back, "foob", 4);
     assert_int_equal(tl_base64_decode(back, sizeof back, &n, "Zm9v!", 5), TL_EINVAL);
+    /* bytes >= 0x80 are not an alias of "/" */
+    assert_int_equal(tl_base64_decode(back, sizeof back, &n, "Zm9v", 4), 0);
+    assert_int_equal(tl_base64_decode(back, sizeof back, &n, "Zm9\x80", 4), TL_EINVAL);
+    assert_int_equal(tl_base64_decode(back, sizeof back, &n, "Zg=a", 4), TL_EINVAL);
 }
 
 int main(void)

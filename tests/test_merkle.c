@@ -408,8 +408,10 @@ static void test_real_log_inclusion(void **state)
     uint64_t index = jnum(v, "leaf_index"), size = jnum(v, "tree_size");
     assert_int_equal(tl_merkle_verify_inclusion(leaf, index, size, &proof, want_root, NULL), 0);
     /* and a neighbouring index or size does not verify */
-    assert_int_not_equal(tl_merkle_verify_inclusion(leaf, index + 1, size, &proof, want_root, NULL), 0);
-    assert_int_not_equal(tl_merkle_verify_inclusion(leaf, index, size * 2, &proof, want_root, NULL), 0);
+    assert_int_not_equal(tl_merkle_verify_inclusion(leaf, index + 1, size, &proof, want_root, NULL),
+                         0);
+    assert_int_not_equal(tl_merkle_verify_inclusion(leaf, index, size * 2, &proof, want_root, NULL),
+                         0);
 }
 
 /* Checks one probe's outcome; returns whether the verifier itself rejected it. */
@@ -467,8 +469,8 @@ static void test_consistency_probes(void **state)
         decoded &= probe_proof(&proof, json_object_get(p, "proof"));
         tl_error err;
         tl_error_clear(&err);
-        int rc = decoded ? tl_merkle_verify_consistency(jnum(p, "size1"), jnum(p, "size2"),
-                                                        &proof, r1, r2, &err)
+        int rc = decoded ? tl_merkle_verify_consistency(jnum(p, "size1"), jnum(p, "size2"), &proof,
+                                                        r1, r2, &err)
                          : 0;
         by_verifier += probe_outcome(p, decoded, rc, &err);
     }
@@ -575,7 +577,8 @@ static void test_random_against_reference(void **state)
             assert_int_equal(tl_merkle_inclusion_proof(&proof, &store, m, n, NULL), 0);
             assert_true(t.reads <= read_bound(n));
             assert_proof_equal(&proof, &want);
-            assert_int_equal(tl_merkle_verify_inclusion(leaves[m], m, n, &proof, roots[n], NULL), 0);
+            assert_int_equal(tl_merkle_verify_inclusion(leaves[m], m, n, &proof, roots[n], NULL),
+                             0);
             /* the wrong leaf, index or size */
             if (n > 1) {
                 assert_int_not_equal(
@@ -598,7 +601,8 @@ static void test_random_against_reference(void **state)
             assert_int_equal(tl_merkle_consistency_proof(&proof, &store, m, n, NULL), 0);
             assert_true(t.reads <= 2 * read_bound(n));
             assert_proof_equal(&proof, &want);
-            assert_int_equal(tl_merkle_verify_consistency(m, n, &proof, roots[m], roots[n], NULL), 0);
+            assert_int_equal(tl_merkle_verify_consistency(m, n, &proof, roots[m], roots[n], NULL),
+                             0);
             /* swapped or wrong roots */
             if (m < n) {
                 assert_int_not_equal(
@@ -689,9 +693,16 @@ static void test_huge_trees(void **state)
     t.size = UINT64_MAX;
     tl_merkle_store store = {.get = flat_get, .ctx = &t, .size = UINT64_MAX};
 
-    const uint64_t sizes[] = {1, 2, 3, UINT64_C(1) << 32, (UINT64_C(1) << 32) + 1,
-                              (UINT64_C(1) << 63) - 1, UINT64_C(1) << 63,
-                              (UINT64_C(1) << 63) + 1, UINT64_MAX - 1, UINT64_MAX};
+    const uint64_t sizes[] = {1,
+                              2,
+                              3,
+                              UINT64_C(1) << 32,
+                              (UINT64_C(1) << 32) + 1,
+                              (UINT64_C(1) << 63) - 1,
+                              UINT64_C(1) << 63,
+                              (UINT64_C(1) << 63) + 1,
+                              UINT64_MAX - 1,
+                              UINT64_MAX};
     const size_t n_sizes = sizeof sizes / sizeof sizes[0];
     uint8_t roots[sizeof sizes / sizeof sizes[0]][TL_HASH_BYTES];
     size_t longest = 0;
@@ -716,7 +727,8 @@ static void test_huge_trees(void **state)
             assert_true(t.reads <= 2 * 64 + 2);
             assert_true(p.n <= 64);
             assert_int_equal(
-                tl_merkle_verify_inclusion(t.level_hash[0], idx[k], sizes[i], &p, roots[i], NULL), 0);
+                tl_merkle_verify_inclusion(t.level_hash[0], idx[k], sizes[i], &p, roots[i], NULL),
+                0);
         }
     }
     for (size_t i = 0; i < n_sizes; i++) {
@@ -738,16 +750,11 @@ int main(void)
 {
     assert_int_equal(tl_crypto_init(), 0);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_hasher_kats),
-        cmocka_unit_test(test_vector_tree),
-        cmocka_unit_test(test_inclusion_vectors),
-        cmocka_unit_test(test_consistency_vectors),
-        cmocka_unit_test(test_real_log_inclusion),
-        cmocka_unit_test(test_inclusion_probes),
-        cmocka_unit_test(test_consistency_probes),
-        cmocka_unit_test(test_random_against_reference),
-        cmocka_unit_test(test_bad_arguments),
-        cmocka_unit_test(test_huge_trees),
+        cmocka_unit_test(test_hasher_kats),        cmocka_unit_test(test_vector_tree),
+        cmocka_unit_test(test_inclusion_vectors),  cmocka_unit_test(test_consistency_vectors),
+        cmocka_unit_test(test_real_log_inclusion), cmocka_unit_test(test_inclusion_probes),
+        cmocka_unit_test(test_consistency_probes), cmocka_unit_test(test_random_against_reference),
+        cmocka_unit_test(test_bad_arguments),      cmocka_unit_test(test_huge_trees),
     };
     return cmocka_run_group_tests(tests, load_vectors, free_vectors);
 }
