@@ -11,8 +11,11 @@
  *   default      meta: "format" -> "techledger/1", "origin" -> origin, "admin" -> public key
  *   records      seq (8) -> record bytes, exactly as hashed and exported (FORMAT.md section 5)
  *   streams      stream || 0x00 || version (8) -> seq (8); streams never contain 0x00
- *   merkle       level (1) || index (8) -> hash (32): every complete aligned subtree, level 0
- *                being the leaf hashes (RFC 6962; see merkle.c)
+ *   merkle       level (1) || index (8) -> hash (32): every complete aligned subtree of
+ *                2^MERKLE_STORED_LEVEL_MIN or more leaves (RFC 6962; see merkle.c). Smaller
+ *                subtrees are recomputed from their records when a proof needs them (at most
+ *                2^MERKLE_STORED_LEVEL_MIN - 1 sequential record reads per proof), which
+ *                saves nearly one write and 41 bytes per record.
  *   state        the sequencer's state (tl_state.h): idempotency index, stream heads, key
  *                registry and whatever the domain rules keep
  *   checkpoints  tree size (8) -> signed checkpoint note, every one ever issued
@@ -49,6 +52,7 @@
 #include "tl_state.h"
 
 #define FORMAT_TAG "techledger/1"
+#define MERKLE_STORED_LEVEL_MIN 4u
 #define DEFAULT_CACHE_BYTES (64u << 20)
 
 enum { CF_DEFAULT, CF_RECORDS, CF_STREAMS, CF_MERKLE, CF_STATE, CF_CHECKPOINTS, CF_COUNT };
@@ -64,11 +68,17 @@ typedef struct item {
     tl_buf record; /* the encoded record while its batch is being committed */
 } item;
 
-/* The sequencer's view of the state: this batch's changes over the committed column family. */
+/* The sequencer's view of the state: this batch's changes (map) over a cache of committed
+ * values (cache) over the committed column family. The writer thread is the only writer of
+ * the state, so the cache never goes stale: it is filled on reads and refreshed from the
+ * overlay after each durable commit. Event ids ('i') are not cached: each is read once. */
+#define STATE_CACHE_ENTRIES_MAX (1u << 20)
 typedef struct overlay_state {
     tl_state base;
     struct tl_ledger *l;
     tl_map *map;
+    tl_map *cache;
+    tl_map *prefetched;
 } overlay_state;
 
 struct tl_ledger {
@@ -83,6 +93,7 @@ struct tl_ledger {
 
     rocksdb_t *db;
     rocksdb_options_t *opts;
+    rocksdb_options_t *state_opts; /* the state CF: point lookups, many of them misses */
     rocksdb_block_based_table_options_t *table;
     rocksdb_cache_t *cache;
     rocksdb_column_family_handle_t *cf[CF_COUNT];
@@ -105,6 +116,7 @@ struct tl_ledger {
     tl_merkle_frontier frontier;
     uint64_t last_recorded_ms;
     overlay_state overlay;
+    tl_map *stream_index; /* this batch's streams-CF entries, written sorted */
     rocksdb_writebatch_t *batch;
 
     /* Checkpoints: the key, and the latest issued (guarded by cp_mu). */
@@ -167,11 +179,38 @@ static void seq_key(uint8_t out[8], uint64_t seq) { tl_be64_put(out, seq); }
 
 /* ---------- overlay state ---------- */
 
+/* Values fetched for the whole batch ahead of judging it: tag byte 1 and the value, or tag
+ * byte 0 for a key known to be absent. */
+static const uint8_t *prefetched_get(const overlay_state *o, const uint8_t *key, size_t klen, size_t *vlen)
+{
+    return tl_map_get(o->prefetched, key, klen, vlen);
+}
+
+static void cache_put(overlay_state *o, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
+{
+    if (tl_map_count(o->cache) >= STATE_CACHE_ENTRIES_MAX)
+        tl_map_clear(o->cache); /* crude but bounded: it refills with what is hot */
+    if (tl_map_put(o->cache, key, klen, val, vlen) != 0)
+        tl_map_clear(o->cache); /* out of memory: the cache is only an accelerator */
+}
+
 static int overlay_get(tl_state *base, const uint8_t *key, size_t klen, tl_buf *out)
 {
     overlay_state *o = (overlay_state *)base;
     size_t vlen;
     const uint8_t *v = tl_map_get(o->map, key, klen, &vlen);
+    if (v != NULL) {
+        tl_buf_reset(out);
+        return tl_buf_append(out, v, vlen);
+    }
+    v = prefetched_get(o, key, klen, &vlen);
+    if (v != NULL) {
+        if (v[0] == 0)
+            return TL_ENOTFOUND;
+        tl_buf_reset(out);
+        return tl_buf_append(out, v + 1, vlen - 1);
+    }
+    v = tl_map_get(o->cache, key, klen, &vlen);
     if (v != NULL) {
         tl_buf_reset(out);
         return tl_buf_append(out, v, vlen);
@@ -187,6 +226,8 @@ static int overlay_get(tl_state *base, const uint8_t *key, size_t klen, tl_buf *
         return TL_ENOTFOUND;
     tl_buf_reset(out);
     int rc = tl_buf_append(out, val, n);
+    if (rc == 0 && key[0] != 'i')
+        cache_put(o, key, klen, (const uint8_t *)val, n);
     rocksdb_free(val);
     return rc;
 }
@@ -229,6 +270,11 @@ static void configure(tl_ledger *l, const tl_ledger_options *opt)
     rocksdb_options_set_block_based_table_factory(l->opts, l->table);
     if (opt && opt->mode == TL_OPEN_SECONDARY)
         rocksdb_options_set_max_open_files(l->opts, -1);
+    /* Most sequencer lookups are for ids and streams that do not exist yet: a memtable bloom
+     * filter answers those without walking the skip list. */
+    l->state_opts = rocksdb_options_create_copy(l->opts);
+    rocksdb_options_set_memtable_prefix_bloom_size_ratio(l->state_opts, 0.1);
+    rocksdb_options_set_memtable_whole_key_filtering(l->state_opts, 1);
     l->wsync = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(l->wsync, 1);
     l->ropts = rocksdb_readoptions_create();
@@ -243,7 +289,7 @@ static int open_db(tl_ledger *l, bool create, tl_error *err)
     const rocksdb_options_t *cfopts[CF_COUNT];
     for (int i = 0; i < CF_COUNT; i++) {
         names[i] = cf_names[i];
-        cfopts[i] = l->opts;
+        cfopts[i] = i == CF_STATE ? l->state_opts : l->opts;
     }
     char *dberr = NULL;
     int rc = 0;
@@ -385,9 +431,51 @@ static int load_size(tl_ledger *l, tl_error *err)
     return rc;
 }
 
+/* The hash of a small complete subtree, from its records. */
+static int subtree_from_records(tl_ledger *l, unsigned level, uint64_t index, uint8_t out[TL_HASH_BYTES],
+                                tl_error *err)
+{
+    uint64_t first = index << level, count = 1ull << level;
+    uint8_t lo[8], hi[8];
+    seq_key(lo, first);
+    seq_key(hi, first + count);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)hi, 8);
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(l->db, ro, l->cf[CF_RECORDS]);
+    /* stack[k] holds a pending subtree of 2^k leaves; complete subtrees combine like carries */
+    uint8_t stack[MERKLE_STORED_LEVEL_MIN + 1][TL_HASH_BYTES];
+    uint64_t got = 0;
+    for (rocksdb_iter_seek(it, (const char *)lo, 8); rocksdb_iter_valid(it) && got < count; rocksdb_iter_next(it)) {
+        size_t klen, vlen;
+        const char *k = rocksdb_iter_key(it, &klen);
+        const char *v = rocksdb_iter_value(it, &vlen);
+        if (klen != 8 || tl_be64_get((const uint8_t *)k) != first + got)
+            break;
+        uint8_t h[TL_HASH_BYTES];
+        tl_leaf_hash(h, v, vlen);
+        got++;
+        unsigned k2 = 0;
+        for (uint64_t c = got; (c & 1) == 0; c >>= 1, k2++)
+            tl_node_hash(h, stack[k2], h);
+        memcpy(stack[k2], h, TL_HASH_BYTES);
+    }
+    char *dberr = NULL;
+    rocksdb_iter_get_error(it, &dberr);
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    if (dberr != NULL)
+        return db_fail(err, &dberr, "cannot read records");
+    if (got != count)
+        return tl_fail(err, TL_ECORRUPT, "storage.corrupt", "", "record %" PRIu64 " is missing", first + got);
+    memcpy(out, stack[level], TL_HASH_BYTES);
+    return 0;
+}
+
 static int merkle_get(void *ctx, unsigned level, uint64_t index, uint8_t out[TL_HASH_BYTES], tl_error *err)
 {
     tl_ledger *l = ctx;
+    if (level < MERKLE_STORED_LEVEL_MIN)
+        return subtree_from_records(l, level, index, out, err);
     uint8_t key[9];
     key[0] = (uint8_t)level;
     tl_be64_put(key + 1, index);
@@ -463,6 +551,8 @@ static void free_ledger(tl_ledger *l)
         rocksdb_readoptions_destroy(l->ropts);
     if (l->opts)
         rocksdb_options_destroy(l->opts);
+    if (l->state_opts)
+        rocksdb_options_destroy(l->state_opts);
     if (l->table)
         rocksdb_block_based_options_destroy(l->table);
     if (l->cache)
@@ -470,6 +560,9 @@ static void free_ledger(tl_ledger *l)
     if (l->batch)
         rocksdb_writebatch_destroy(l->batch);
     tl_map_free(l->overlay.map);
+    tl_map_free(l->overlay.cache);
+    tl_map_free(l->overlay.prefetched);
+    tl_map_free(l->stream_index);
     tl_keypair_wipe(&l->cp_key);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->work);
@@ -505,7 +598,11 @@ static tl_ledger *alloc_ledger(const char *dir, const tl_ledger_options *opt)
     l->overlay.base.put = overlay_put;
     l->overlay.l = l;
     l->overlay.map = tl_map_new();
-    if (l->dir == NULL || l->overlay.map == NULL) {
+    l->overlay.cache = tl_map_new();
+    l->overlay.prefetched = tl_map_new();
+    l->stream_index = tl_map_new();
+    if (l->dir == NULL || l->overlay.map == NULL || l->overlay.cache == NULL || l->overlay.prefetched == NULL ||
+        l->stream_index == NULL) {
         free_ledger(l);
         return NULL;
     }
@@ -666,12 +763,9 @@ out:
 int tl_ledger_submit(tl_ledger *l, tl_event *ev, tl_append_cb cb, void *ctx, tl_error *err)
 {
     item *it = calloc(1, sizeof *it);
-    if (it == NULL) {
-        tl_event_free(ev);
+    if (it == NULL)
         return tl_fail(err, TL_ENOMEM, "memory", "", "out of memory");
-    }
     it->ev = *ev;
-    memset(ev, 0, sizeof *ev);
     it->cb = cb;
     it->ctx = ctx;
     pthread_mutex_lock(&l->mu);
@@ -690,10 +784,10 @@ int tl_ledger_submit(tl_ledger *l, tl_event *ev, tl_append_cb cb, void *ctx, tl_
         pthread_cond_signal(&l->work);
     }
     pthread_mutex_unlock(&l->mu);
-    if (rc != 0) {
-        tl_event_free(&it->ev);
-        free(it);
-    }
+    if (rc != 0)
+        free(it); /* the event stays with the caller, who may retry or free it */
+    else
+        memset(ev, 0, sizeof *ev);
     return rc;
 }
 
@@ -726,6 +820,8 @@ int tl_ledger_append(tl_ledger *l, const uint8_t *envelope, size_t len, tl_appen
     pthread_mutex_init(&w.mu, NULL);
     pthread_cond_init(&w.cv, NULL);
     rc = tl_ledger_submit(l, &ev, wake_waiter, &w, &res->err);
+    if (rc != 0)
+        tl_event_free(&ev);
     if (rc == 0) {
         pthread_mutex_lock(&w.mu);
         while (!w.done)
@@ -769,6 +865,8 @@ void tl_ledger_unlisten(tl_ledger *l, int handle)
 static void emit_node(void *ctx, unsigned level, uint64_t index, const uint8_t hash[TL_HASH_BYTES])
 {
     tl_ledger *l = ctx;
+    if (level < MERKLE_STORED_LEVEL_MIN)
+        return; /* recomputed from records (see the layout above) */
     uint8_t key[9];
     key[0] = (uint8_t)level;
     tl_be64_put(key + 1, index);
@@ -826,6 +924,41 @@ static void judge_duplicate(tl_ledger *l, item *it, uint64_t original, item *bat
     }
 }
 
+typedef struct kv {
+    const uint8_t *k, *v;
+    size_t klen, vlen;
+} kv;
+
+static int kv_cmp(const void *a, const void *b)
+{
+    const kv *x = a, *y = b;
+    size_t n = x->klen < y->klen ? x->klen : y->klen;
+    int c = memcmp(x->k, y->k, n);
+    return c != 0 ? c : (x->klen > y->klen) - (x->klen < y->klen);
+}
+
+/* Puts a map's entries into the batch in key order. RocksDB's skip-list memtable inserts a
+ * run of ascending keys far faster than the same keys in hash order (each insert starts from
+ * the previous one's position), and these inserts were most of the sequencer's CPU time. */
+static int put_sorted(tl_ledger *l, int cf, const tl_map *m)
+{
+    size_t n = tl_map_count(m);
+    if (n == 0)
+        return 0;
+    kv *all = malloc(n * sizeof *all);
+    if (all == NULL)
+        return TL_ENOMEM;
+    size_t cursor = 0, i = 0;
+    while (i < n && tl_map_next(m, &cursor, &all[i].k, &all[i].klen, &all[i].v, &all[i].vlen))
+        i++;
+    qsort(all, i, sizeof *all, kv_cmp);
+    for (size_t j = 0; j < i; j++)
+        rocksdb_writebatch_put_cf(l->batch, l->cf[cf], (const char *)all[j].k, all[j].klen, (const char *)all[j].v,
+                                  all[j].vlen);
+    free(all);
+    return 0;
+}
+
 static void record_fsync(tl_ledger *l, double seconds, size_t events, bool ok)
 {
     pthread_mutex_lock(&l->stats_mu);
@@ -844,13 +977,75 @@ static void record_fsync(tl_ledger *l, double seconds, size_t events, bool ok)
     pthread_mutex_unlock(&l->stats_mu);
 }
 
+/* Every event reads its id and its stream head: fetch all of them for the batch with one
+ * batched MultiGet (far cheaper per key than single Gets, most of which miss). Keys already
+ * in the cache need no fetch. Failures are ignored here: the normal read path reports them. */
+static void prefetch(tl_ledger *l, item *first)
+{
+    tl_map_clear(l->overlay.prefetched);
+    size_t n = 0;
+    for (item *it = first; it != NULL; it = it->next)
+        n += 2;
+    uint8_t *keybuf = malloc(n * (1 + TL_STREAM_BYTES_MAX));
+    const char **keys = malloc(n * sizeof *keys);
+    size_t *sizes = malloc(n * sizeof *sizes);
+    rocksdb_pinnableslice_t **vals = calloc(n, sizeof *vals);
+    char **errs = calloc(n, sizeof *errs);
+    if (keybuf == NULL || keys == NULL || sizes == NULL || vals == NULL || errs == NULL)
+        goto done;
+    size_t m = 0;
+    for (item *it = first; it != NULL; it = it->next) {
+        uint8_t *k = keybuf + m * (1 + TL_STREAM_BYTES_MAX);
+        k[0] = 'i';
+        memcpy(k + 1, it->ev.id, TL_EVENT_ID_BYTES);
+        keys[m] = (const char *)k;
+        sizes[m++] = 1 + TL_EVENT_ID_BYTES;
+        k = keybuf + m * (1 + TL_STREAM_BYTES_MAX);
+        k[0] = 's';
+        memcpy(k + 1, it->ev.stream, it->ev.stream_len);
+        size_t vlen;
+        if (tl_map_get(l->overlay.cache, k, 1 + it->ev.stream_len, &vlen) != NULL)
+            continue;
+        keys[m] = (const char *)k;
+        sizes[m++] = 1 + it->ev.stream_len;
+    }
+    rocksdb_batched_multi_get_cf(l->db, l->ropts, l->cf[CF_STATE], m, keys, sizes, vals, errs, false);
+    uint8_t tagged[1 + TL_STATE_VALUE_BYTES_MAX];
+    for (size_t i = 0; i < m; i++) {
+        if (errs[i] != NULL) {
+            rocksdb_free(errs[i]);
+            continue;
+        }
+        size_t vlen = 0;
+        const char *v = vals[i] ? rocksdb_pinnableslice_value(vals[i], &vlen) : NULL;
+        tagged[0] = v != NULL;
+        if (v != NULL && vlen > TL_STATE_VALUE_BYTES_MAX)
+            continue;
+        if (v != NULL)
+            memcpy(tagged + 1, v, vlen);
+        if (tl_map_put(l->overlay.prefetched, (const uint8_t *)keys[i], sizes[i], tagged, v ? 1 + vlen : 1) != 0)
+            break;
+    }
+    for (size_t i = 0; i < m; i++)
+        if (vals[i] != NULL)
+            rocksdb_pinnableslice_destroy(vals[i]);
+done:
+    free(keybuf);
+    free(keys);
+    free(sizes);
+    free(vals);
+    free(errs);
+}
+
 static void commit_batch(tl_ledger *l, item *first)
 {
+    prefetch(l, first);
     uint64_t base = atomic_load(&l->size);
     uint64_t next = base;
     tl_merkle_frontier saved = l->frontier;
     uint64_t saved_recorded = l->last_recorded_ms;
     tl_map_clear(l->overlay.map);
+    tl_map_clear(l->stream_index);
     rocksdb_writebatch_clear(l->batch);
     size_t created = 0, duplicates = 0, rejected = 0;
     bool abort_batch = false;
@@ -898,8 +1093,11 @@ static void commit_batch(tl_ledger *l, item *first)
         memcpy(skey, it->ev.stream, it->ev.stream_len);
         skey[it->ev.stream_len] = 0;
         tl_be64_put(skey + it->ev.stream_len + 1, adm.version);
-        rocksdb_writebatch_put_cf(l->batch, l->cf[CF_STREAMS], (const char *)skey, it->ev.stream_len + 9,
-                                  (const char *)k8, 8);
+        if (tl_map_put(l->stream_index, skey, it->ev.stream_len + 9, k8, 8) != 0) {
+            abort_batch = true;
+            tl_fail(&abort_err, TL_ENOMEM, "memory", "", "out of memory indexing a stream");
+            break;
+        }
         uint8_t leaf[TL_HASH_BYTES];
         tl_leaf_hash(leaf, it->record.data, it->record.len);
         tl_merkle_frontier_append(&l->frontier, leaf, emit_node, l);
@@ -913,10 +1111,12 @@ static void commit_batch(tl_ledger *l, item *first)
     int write_rc = 0;
     double t0 = 0, t1 = 0;
     if (!abort_batch && created > 0) {
-        size_t cursor = 0, klen, vlen;
-        const uint8_t *k, *v;
-        while (tl_map_next(l->overlay.map, &cursor, &k, &klen, &v, &vlen))
-            rocksdb_writebatch_put_cf(l->batch, l->cf[CF_STATE], (const char *)k, klen, (const char *)v, vlen);
+        if (put_sorted(l, CF_STATE, l->overlay.map) != 0 || put_sorted(l, CF_STREAMS, l->stream_index) != 0) {
+            abort_batch = true;
+            tl_fail(&abort_err, TL_ENOMEM, "memory", "", "out of memory sorting the batch");
+        }
+    }
+    if (!abort_batch && created > 0) {
         char *dberr = NULL;
         t0 = mono_seconds();
         rocksdb_write(l->db, l->wsync, l->batch, &dberr);
@@ -938,7 +1138,15 @@ static void commit_batch(tl_ledger *l, item *first)
         created = 0;
         next = base;
     }
+    if (created > 0) {
+        size_t cursor = 0, klen, vlen;
+        const uint8_t *k, *v;
+        while (tl_map_next(l->overlay.map, &cursor, &k, &klen, &v, &vlen))
+            if (k[0] != 'i')
+                cache_put(&l->overlay, k, klen, v, vlen);
+    }
     tl_map_clear(l->overlay.map);
+    tl_map_clear(l->stream_index);
     rocksdb_writebatch_clear(l->batch);
     if (created > 0)
         atomic_store(&l->size, next);
@@ -1062,6 +1270,11 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&l->mu);
         commit_batch(l, first);
         maybe_checkpoint(l, false);
+        struct timespec cpu;
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+        pthread_mutex_lock(&l->stats_mu);
+        l->stats.writer_cpu_seconds = (double)cpu.tv_sec + (double)cpu.tv_nsec / 1e9;
+        pthread_mutex_unlock(&l->stats_mu);
     }
     maybe_checkpoint(l, true);
     return NULL;

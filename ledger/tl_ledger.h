@@ -94,9 +94,10 @@ typedef struct tl_append_result {
  * must not call back into the ledger's writing functions. */
 typedef void (*tl_append_cb)(void *ctx, const tl_append_result *res);
 
-/* Queues a prepared event (tl_event_prepare has passed). Takes ownership of *ev in every
- * case (the caller's struct is emptied). Returns 0 when queued, or TL_ESTATE (closing,
- * read-only) / TL_ETOOBIG (queue full; retry later) without calling cb. */
+/* Queues a prepared event (tl_event_prepare has passed). Returns 0 when queued: the ledger
+ * then owns the event (the caller's struct is emptied) and will call cb exactly once.
+ * Otherwise TL_ESTATE (closing, read-only), TL_ETOOBIG (queue full: retry later) or
+ * TL_ENOMEM, cb is never called and the event stays with the caller (to retry or free). */
 int tl_ledger_submit(tl_ledger *l, tl_event *ev, tl_append_cb cb, void *ctx, tl_error *err)
     __attribute__((warn_unused_result));
 
@@ -177,6 +178,7 @@ typedef struct tl_ledger_stats {
     uint64_t fsync_le[TL_FSYNC_BUCKETS + 1]; /* cumulative counts per bucket, last = +Inf */
     double fsync_seconds_sum;
     uint64_t batch_events_sum; /* events per commit, summed (mean = sum / commits) */
+    double writer_cpu_seconds; /* CPU time of the sequencer thread: its cost per event */
 } tl_ledger_stats;
 
 void tl_ledger_get_stats(tl_ledger *l, tl_ledger_stats *out);
