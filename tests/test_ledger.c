@@ -328,6 +328,70 @@ static void test_submission_split(void **state)
     tl_test_ledger_destroy(&t);
 }
 
+/* Proofs served from the store (nodes of 16+ leaves stored, smaller subtrees recomputed from
+ * records) verify for every leaf and size, and against a root computed naively here. */
+static void naive_root(uint8_t out[32], uint8_t (*leaves)[32], uint64_t n)
+{
+    if (n == 1) {
+        memcpy(out, leaves[0], 32);
+        return;
+    }
+    uint64_t k = 1;
+    while (k * 2 < n)
+        k *= 2;
+    uint8_t l[32], r[32];
+    naive_root(l, leaves, k);
+    naive_root(r, leaves + k, n - k);
+    tl_node_hash(out, l, r);
+}
+
+static void test_proofs_from_store(void **state)
+{
+    (void)state;
+    tl_test_ledger t;
+    tl_test_ledger_create(&t, "proofs");
+    char json[2048];
+    tl_append_result res;
+    for (int i = 0; i < 45; i++) {
+        char reg[17];
+        snprintf(reg, sizeof reg, "2024%012d", i);
+        tl_test_contract_json(json, sizeof json, reg, 7, 7, "2024-02-02");
+        assert_int_equal(tl_test_append(t.l, &t.registry, json, &res), 0);
+    }
+    uint64_t n = tl_ledger_size(t.l);
+    uint8_t(*leaves)[32] = calloc(n, 32);
+    tl_buf rec;
+    tl_buf_init(&rec);
+    tl_error err;
+    for (uint64_t i = 0; i < n; i++) {
+        assert_int_equal(tl_ledger_read(t.l, i, &rec, &err), 0);
+        tl_leaf_hash(leaves[i], rec.data, rec.len);
+    }
+    tl_merkle_proof proof;
+    for (uint64_t size = 1; size <= n; size++) {
+        uint8_t root[32], want[32];
+        assert_int_equal(tl_ledger_root(t.l, size, root, &err), 0);
+        naive_root(want, leaves, size);
+        assert_memory_equal(root, want, 32);
+        for (uint64_t i = 0; i < size; i++) {
+            assert_int_equal(tl_ledger_inclusion_proof(t.l, i, size, &proof, &err), 0);
+            assert_int_equal(tl_merkle_verify_inclusion(leaves[i], i, size, &proof, root, &err), 0);
+        }
+        for (uint64_t from = 1; from <= size; from++) {
+            uint8_t from_root[32];
+            naive_root(from_root, leaves, from);
+            assert_int_equal(tl_ledger_consistency_proof(t.l, from, size, &proof, &err), 0);
+            assert_int_equal(tl_merkle_verify_consistency(from, size, &proof, from_root, root, &err), 0);
+        }
+    }
+    /* sizes beyond the log are refused */
+    assert_int_equal(tl_ledger_inclusion_proof(t.l, 0, n + 1, &proof, &err), TL_EINVAL);
+    assert_string_equal(err.rule, "proof.size");
+    tl_buf_free(&rec);
+    free(leaves);
+    tl_test_ledger_destroy(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -338,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_reopen_keeps_everything),
         cmocka_unit_test(test_concurrent_group_commit),
         cmocka_unit_test(test_submission_split),
+        cmocka_unit_test(test_proofs_from_store),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
