@@ -62,7 +62,7 @@ int tl_admit(tl_state *st, const tl_event *ev, uint64_t seq, tl_admission *out, 
                      "ledger.genesis is only ever record 0");
         goto done;
     }
-    if ((rc = tl_rules_check(st, ev, seq, err)) != 0)
+    if ((rc = tl_rules_check_at(st, ev, seq, head, err)) != 0)
         goto done;
 
     /* Every check passed: from here on only writes. */

@@ -34,6 +34,7 @@
 #define OPT TL_FIELD_OPTIONAL
 #define POS TL_FIELD_POSITIVE
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+#define TYPE_BIT(t) (1u << (t))
 
 static const tl_field_spec f_genesis[] = {
     {.name = "origin", .type = TL_FT_ORIGIN, .min = 1, .max = TL_SCHEMA_ORIGIN_BYTES_MAX,
@@ -182,7 +183,7 @@ static const tl_event_spec events[TL_EV_COUNT] = {
     EV(TL_EV_PARTICIPANT_KEY_REVOKED, "participant.key_revoked", "participant/", NULL, "admin",
        f_participant_key, "", "revokes a participant's key"),
     EV(TL_EV_ACHIEVEMENT_REGISTERED, "achievement.registered", "achievement/", "id",
-       "the owner, or registry", f_achievement, "",
+       "a registry, or a key of the owner", f_achievement, "",
        "adds a scientific and technological achievement to the catalogue"),
     EV(TL_EV_CONTRACT_REGISTERED, "contract.registered", "contract/", "reg_no", "registry",
        f_contract_registered,
@@ -195,24 +196,25 @@ static const tl_event_spec events[TL_EV_COUNT] = {
     EV(TL_EV_CONTRACT_CANCELLED, "contract.cancelled", "contract/", NULL, "registry",
        f_contract_cancelled, "", "cancels a registration"),
     EV(TL_EV_PAYMENT_RECEIVED, "payment.received", "contract/", NULL,
-       "registry, or a key of the seller", f_payment, "", "records a payment under a contract"),
+       "a registry, or a key of the contract's seller", f_payment, "", "records a payment under a contract"),
     EV(TL_EV_EQUITY_RECORDED, "equity.recorded", "equity/", "id", "registry", f_equity, "",
        "records shares issued for an achievement (作价入股)"),
     EV(TL_EV_FUND_ESTABLISHED, "fund.established", "fund/", "id",
-       "admin (kind guidance), the parent's manager (kind sub_fund)", f_fund_established,
+       "admin (kind guidance or local); a key of the parent fund's manager (kind sub_fund)",
+       f_fund_established,
        "a sub_fund names its parent; a guidance fund has none; a fund is not its own parent",
        "sets up a guidance fund, sub-fund or local fund"),
-    EV(TL_EV_FUND_COMMITTED, "fund.committed", "fund/", NULL, "the fund's manager", f_fund_flow,
+    EV(TL_EV_FUND_COMMITTED, "fund.committed", "fund/", NULL, "a key of the fund's manager", f_fund_flow,
        "", "records an investor's commitment (认缴)"),
-    EV(TL_EV_FUND_CALLED, "fund.called", "fund/", NULL, "the fund's manager", f_fund_flow, "",
+    EV(TL_EV_FUND_CALLED, "fund.called", "fund/", NULL, "a key of the fund's manager", f_fund_flow, "",
        "records capital paid in (实缴)"),
-    EV(TL_EV_FUND_INVESTED, "fund.invested", "fund/", NULL, "the fund's manager",
+    EV(TL_EV_FUND_INVESTED, "fund.invested", "fund/", NULL, "a key of the fund's manager",
        f_fund_invested, "", "records an investment by the fund"),
-    EV(TL_EV_LOAN_ISSUED, "loan.issued", "loan/", "id", "the lending bank", f_loan,
+    EV(TL_EV_LOAN_ISSUED, "loan.issued", "loan/", "id", "a key of the lending bank (data.bank)", f_loan,
        "bank != borrower", "records a loan covered by a risk-compensation pool"),
-    EV(TL_EV_LOAN_DEFAULTED, "loan.defaulted", "loan/", "id", "the lending bank", f_loan,
+    EV(TL_EV_LOAN_DEFAULTED, "loan.defaulted", "loan/", "id", "a key of the lending bank", f_loan,
        "bank != borrower", "records a default on such a loan"),
-    EV(TL_EV_LOAN_COMPENSATED, "loan.compensated", "loan/", NULL, "the pool fund's manager",
+    EV(TL_EV_LOAN_COMPENSATED, "loan.compensated", "loan/", NULL, "a key of the pool fund's manager",
        f_loan_compensated, "", "records risk compensation paid to the bank (贷款风险补偿)"),
     EV(TL_EV_PROGRAMME_INSTITUTION_DESIGNATED, "programme.institution_designated", "programme/",
        "id", "admin", f_programme, "",
@@ -703,4 +705,187 @@ int tl_schema_check_body(const tl_mp_doc *body, tl_error *err)
     const tl_mp_node *t = &body->nodes[at[0]], *s = &body->nodes[at[1]];
     return tl_schema_check(body, at[2], (const char *)t->v.s.ptr, t->v.s.len,
                            (const char *)s->v.s.ptr, s->v.s.len, err);
+}
+
+/* ---- Documentation ------------------------------------------------------------------------- */
+
+#define ALL_TYPES ((1u << TL_EV_COUNT) - 1u)
+
+static const tl_rule_doc schema_rules[] = {
+    {"schema.type", "type", TL_EINVAL, ALL_TYPES, "the type is not in the catalogue"},
+    {"schema.type_mismatch", "data.F", TL_EINVAL, ALL_TYPES,
+     "wrong MessagePack type for the field (also: data is not a map)"},
+    {"schema.required", "data.F", TL_EINVAL, ALL_TYPES,
+     "a required field is absent (also data.parent of a sub_fund)"},
+    {"schema.unknown_field", "data.F", TL_EINVAL, ALL_TYPES,
+     "a field the catalogue does not define (the catalogue is closed: a misspelt optional field "
+     "must not be silently ignored)"},
+    {"schema.code", "data.F", TL_EINVAL, ALL_TYPES, "not a name in the field's code list"},
+    {"schema.region", "data.F", TL_EINVAL, ALL_TYPES, "not six digits naming a GB/T 2260 code"},
+    {"schema.date", "data.F", TL_EINVAL, ALL_TYPES,
+     "not YYYY-MM-DD, no such day (2019-02-29), or outside 1949..2099"},
+    {"schema.id", "data.F", TL_EINVAL, ALL_TYPES, "not 1..64 bytes of [a-z0-9._-], or \".\" / \"..\""},
+    {"schema.reg_no", "data.F", TL_EINVAL, ALL_TYPES, "not 16 digits"},
+    {"schema.credit_code", "data.F", TL_EINVAL, ALL_TYPES,
+     "length, alphabet or check character of a unified social credit code (GB 32100-2015)"},
+    {"schema.origin", "data.F", TL_EINVAL, TYPE_BIT(TL_EV_LEDGER_GENESIS),
+     "the origin is not 1..128 printable ASCII bytes without space or '+'"},
+    {"schema.text", "data.F", TL_EINVAL, ALL_TYPES,
+     "text holds control, line-separator or bidirectional-override characters"},
+    {"schema.length", "data.F", TL_EINVAL, ALL_TYPES, "text, bin or array length outside its bounds"},
+    {"schema.amount_range", "data.F", TL_EINVAL, ALL_TYPES,
+     "an amount above 10^15 fen (TL_AMOUNT_FEN_MAX), or 0 where a flow of money must be >= 1"},
+    {"schema.range", "data.F", TL_EINVAL, ALL_TYPES, "a bounded integer (ppm, term_months, count) out of range"},
+    {"schema.duplicate", "data.F[i]", TL_EINVAL, ALL_TYPES, "an array element repeats an earlier one"},
+    {"schema.subtype", "data.subtype", TL_EINVAL, TYPE_BIT(TL_EV_CONTRACT_REGISTERED),
+     "the subtype is not one of the class's own"},
+    {"schema.tech_exceeds_total", "data.tech_fen", TL_EINVAL,
+     TYPE_BIT(TL_EV_CONTRACT_REGISTERED) | TYPE_BIT(TL_EV_CONTRACT_AMENDED), "技术交易额 above 成交额"},
+    {"schema.date_order", "data.registered_on", TL_EINVAL, TYPE_BIT(TL_EV_CONTRACT_REGISTERED),
+     "registered before it was signed"},
+    {"schema.same_party", "data.buyer", TL_EINVAL, TYPE_BIT(TL_EV_CONTRACT_REGISTERED),
+     "seller and buyer are one participant"},
+    {"schema.same_party", "data.borrower", TL_EINVAL,
+     TYPE_BIT(TL_EV_LOAN_ISSUED) | TYPE_BIT(TL_EV_LOAN_DEFAULTED), "bank and borrower are one participant"},
+    {"schema.parent", "data.parent", TL_EINVAL, TYPE_BIT(TL_EV_FUND_ESTABLISHED),
+     "a guidance fund with a parent, or a fund that is its own parent"},
+    {"schema.stream", "stream", TL_EINVAL, ALL_TYPES,
+     "the stream does not match the type and the data's id (e.g. contract/<reg_no>)"},
+};
+
+const tl_rule_doc *tl_schema_rules_doc(size_t *count)
+{
+    *count = N_OF(schema_rules);
+    return schema_rules;
+}
+
+/*
+ * The example history. Keys: the seed of each signer is 32 bytes of one value, so anyone can
+ * recompute the public keys below (and the signatures in the documentation):
+ *   0x01 admin        8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c
+ *   0x02 registry-bj  8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394
+ *   0x03 tsinghua     ed4928c628d1c2c6eae90338905995612959273a5c63f93636c14614ac8737d1
+ *   0x04 kjcg-mgmt    ca93ac1705187071d67b83c7ff0efe8108e8ec4530575d7726879333dbdabe7c
+ *   0x05 icbc-bj      6e7a1cdd29b0b78fd13af4c5598feff4ef2a97166e3ca6f2e4fbfccd80505bf1
+ *   0x06 (added to registry-bj, then revoked)
+ *                     8a875fff1eb38451577acd5afee405456568dd7c89e090863a0557bc7af49f17
+ *   0x07 zgc-capital  ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c
+ * The cancellation comes last: a cancelled contract takes no further events.
+ */
+#define PK_ADMIN "8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"
+#define PK_REGISTRY "8139770ea87d175f56a35466c34c7ecccb8d8a91b4ee37a25df60f5b8fc9b394"
+#define PK_TSINGHUA "ed4928c628d1c2c6eae90338905995612959273a5c63f93636c14614ac8737d1"
+#define PK_KJCG "ca93ac1705187071d67b83c7ff0efe8108e8ec4530575d7726879333dbdabe7c"
+#define PK_ICBC "6e7a1cdd29b0b78fd13af4c5598feff4ef2a97166e3ca6f2e4fbfccd80505bf1"
+#define PK_SPARE "8a875fff1eb38451577acd5afee405456568dd7c89e090863a0557bc7af49f17"
+#define PK_ZGC "ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c"
+
+#define CONTRACT "2019110108000123"
+#define LOAN_DATA                                                                                  \
+    "\"id\":\"icbc-bj-2020-0007\",\"bank\":\"icbc-bj\",\"borrower\":\"acme\",\"term_months\":36,"  \
+    "\"pool\":\"national-guidance\","
+
+static const tl_schema_example examples[] = {
+    {"ledger.genesis", "ledger", "admin", 0x01,
+     "{\"origin\":\"" TL_SCHEMA_EXAMPLE_ORIGIN "\",\"admin\":\"" PK_ADMIN "\"}", true},
+    {"participant.registered", "participant/registry-bj", "admin", 0x01,
+     "{\"id\":\"registry-bj\",\"name\":\"北京技术市场管理办公室\",\"kind\":\"registry\","
+     "\"region\":\"110000\",\"roles\":[\"registry\"],\"keys\":[\"" PK_REGISTRY "\"],"
+     "\"credit_code\":\"12100000400000624D\"}",
+     true},
+    {"participant.registered", "participant/tsinghua", "admin", 0x01,
+     "{\"id\":\"tsinghua\",\"name\":\"清华大学\",\"kind\":\"university\",\"region\":\"110108\","
+     "\"roles\":[\"member\"],\"keys\":[\"" PK_TSINGHUA "\"]}",
+     false},
+    {"participant.registered", "participant/acme", "admin", 0x01,
+     "{\"id\":\"acme\",\"name\":\"上海艾克米新能源科技有限公司\",\"kind\":\"enterprise\","
+     "\"region\":\"310115\",\"roles\":[],\"keys\":[],\"credit_code\":\"91310115MA1K3XY41D\"}",
+     false},
+    {"participant.registered", "participant/kjcg-mgmt", "admin", 0x01,
+     "{\"id\":\"kjcg-mgmt\",\"name\":\"国家科技成果转化引导基金管理机构\",\"kind\":\"fund\","
+     "\"region\":\"110000\",\"roles\":[\"fund_manager\"],\"keys\":[\"" PK_KJCG "\"]}",
+     false},
+    {"participant.registered", "participant/zgc-capital", "admin", 0x01,
+     "{\"id\":\"zgc-capital\",\"name\":\"中关村创业投资管理有限公司\",\"kind\":\"fund\","
+     "\"region\":\"110108\",\"roles\":[\"fund_manager\"],\"keys\":[\"" PK_ZGC "\"]}",
+     false},
+    {"participant.registered", "participant/icbc-bj", "admin", 0x01,
+     "{\"id\":\"icbc-bj\",\"name\":\"中国工商银行北京市分行\",\"kind\":\"bank\","
+     "\"region\":\"110000\",\"roles\":[\"bank\"],\"keys\":[\"" PK_ICBC "\"]}",
+     false},
+    {"participant.key_added", "participant/registry-bj", "admin", 0x01, "{\"key\":\"" PK_SPARE "\"}",
+     true},
+    {"participant.key_revoked", "participant/registry-bj", "admin", 0x01,
+     "{\"key\":\"" PK_SPARE "\"}", true},
+    {"achievement.registered", "achievement/thu-2019-0042", "tsinghua", 0x03,
+     "{\"id\":\"thu-2019-0042\",\"title\":\"高效钙钛矿太阳能电池的制备方法\",\"owner\":\"tsinghua\","
+     "\"field\":\"new_energy\",\"fiscal_funded\":true,\"confidentiality\":\"public\","
+     "\"ip\":\"ZL201810000042.1\"}",
+     true},
+    {"contract.registered", "contract/" CONTRACT, "registry-bj", 0x02,
+     "{\"reg_no\":\"" CONTRACT "\",\"class\":\"transfer\",\"subtype\":\"patent\","
+     "\"seller\":\"tsinghua\",\"buyer\":\"acme\",\"seller_region\":\"110108\","
+     "\"buyer_region\":\"310115\",\"field\":\"new_energy\",\"signed_on\":\"2019-03-01\","
+     "\"registered_on\":\"2019-03-15\",\"total_fen\":1500000000,\"tech_fen\":1200000000,"
+     "\"achievements\":[\"thu-2019-0042\"],\"confidentiality\":\"public\","
+     "\"title\":\"钙钛矿电池专利权转让\"}",
+     true},
+    {"contract.amended", "contract/" CONTRACT, "registry-bj", 0x02,
+     "{\"total_fen\":1800000000,\"tech_fen\":1400000000,\"amended_on\":\"2019-09-01\","
+     "\"reason\":\"scope extended to pilot production\"}",
+     true},
+    {"payment.received", "contract/" CONTRACT, "tsinghua", 0x03,
+     "{\"amount_fen\":600000000,\"received_on\":\"2019-04-10\"}", true},
+    {"equity.recorded", "equity/thu-eq-2020-01", "registry-bj", 0x02,
+     "{\"id\":\"thu-eq-2020-01\",\"achievement\":\"thu-2019-0042\",\"company\":\"acme\","
+     "\"valuation_fen\":500000000,\"shares_ppm\":150000,\"inventor_share_ppm\":700000,"
+     "\"dated\":\"2020-06-30\"}",
+     true},
+    {"fund.established", "fund/national-guidance", "admin", 0x01,
+     "{\"id\":\"national-guidance\",\"name\":\"国家科技成果转化引导基金\",\"kind\":\"guidance\","
+     "\"level\":\"national\",\"region\":\"110000\",\"manager\":\"kjcg-mgmt\"}",
+     false},
+    {"fund.established", "fund/kjcg-sub-bj-1", "kjcg-mgmt", 0x04,
+     "{\"id\":\"kjcg-sub-bj-1\",\"name\":\"北京科技成果转化创业投资子基金\",\"kind\":\"sub_fund\","
+     "\"level\":\"provincial\",\"region\":\"110000\",\"manager\":\"zgc-capital\","
+     "\"parent\":\"national-guidance\",\"size_fen\":100000000000}",
+     true},
+    {"fund.committed", "fund/kjcg-sub-bj-1", "zgc-capital", 0x07,
+     "{\"investor\":\"national-guidance\",\"source\":\"guidance\",\"amount_fen\":20000000000,"
+     "\"dated\":\"2020-01-10\"}",
+     true},
+    {"fund.called", "fund/kjcg-sub-bj-1", "zgc-capital", 0x07,
+     "{\"investor\":\"national-guidance\",\"source\":\"guidance\",\"amount_fen\":10000000000,"
+     "\"dated\":\"2020-03-01\"}",
+     true},
+    {"fund.invested", "fund/kjcg-sub-bj-1", "zgc-capital", 0x07,
+     "{\"investee\":\"acme\",\"amount_fen\":8000000000,\"dated\":\"2020-07-01\","
+     "\"qualifying\":true,\"co_investment_fen\":4000000000}",
+     true},
+    {"loan.issued", "loan/icbc-bj-2020-0007", "icbc-bj", 0x05,
+     "{" LOAN_DATA "\"amount_fen\":500000000,\"dated\":\"2020-05-20\"}", true},
+    {"loan.defaulted", "loan/icbc-bj-2020-0007", "icbc-bj", 0x05,
+     "{" LOAN_DATA "\"amount_fen\":300000000,\"dated\":\"2021-11-30\"}", true},
+    {"loan.compensated", "loan/icbc-bj-2020-0007", "kjcg-mgmt", 0x04,
+     "{\"amount_fen\":150000000,\"dated\":\"2022-02-15\"}", true},
+    {"programme.institution_designated", "programme/inst-thu-ott", "admin", 0x01,
+     "{\"id\":\"inst-thu-ott\",\"name\":\"清华大学技术转移研究院\",\"dated\":\"2017-09-01\","
+     "\"region\":\"110108\"}",
+     true},
+    {"programme.zone_designated", "programme/zone-jingnan", "admin", 0x01,
+     "{\"id\":\"zone-jingnan\",\"name\":\"京南国家科技成果转移转化示范区\",\"dated\":\"2016-10-26\","
+     "\"region\":\"130000\"}",
+     true},
+    {"programme.training_completed", "programme/training-2018-bj-01", "admin", 0x01,
+     "{\"id\":\"training-2018-bj-01\",\"name\":\"技术经理人培训 2018 北京第一期\","
+     "\"dated\":\"2018-12-20\",\"count\":120,\"region\":\"110000\"}",
+     true},
+    {"contract.cancelled", "contract/" CONTRACT, "registry-bj", 0x02,
+     "{\"cancelled_on\":\"2020-12-31\",\"reason\":\"the buyer withdrew; registration revoked\"}", true},
+};
+
+const tl_schema_example *tl_schema_examples(size_t *count)
+{
+    *count = N_OF(examples);
+    return examples;
 }

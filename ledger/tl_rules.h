@@ -13,11 +13,20 @@
 #include <stdint.h>
 
 #include "tl_event.h"
+#include "tl_schema.h"
 #include "tl_state.h"
 
 /* May this event, signed by ev->key, be appended at position seq? 0 or TL_EDENIED /
- * TL_EREF / TL_ECONFLICT / TL_EINVAL with the rule and field named. */
+ * TL_EREF / TL_ECONFLICT / TL_ESTATE / TL_EINVAL with the rule and field named (the rules are
+ * listed by tl_rules_doc; a failure to read the state is rule "state.read" or "state.corrupt",
+ * which the sequencer treats as the store's fault, not the event's). */
 int tl_rules_check(tl_state *st, const tl_event *ev, uint64_t seq, tl_error *err)
+    __attribute__((warn_unused_result));
+
+/* tl_rules_check when the caller has already read the stream's current version (head, 0 when
+ * the stream does not exist): tl_admit reads it for `expect` and passes it on, which saves the
+ * sequencer one state read per event. tl_rules_check reads the head itself and calls this. */
+int tl_rules_check_at(tl_state *st, const tl_event *ev, uint64_t seq, uint64_t head, tl_error *err)
     __attribute__((warn_unused_result));
 
 /* Records the effects of an accepted event in the state. */
@@ -36,5 +45,11 @@ typedef struct tl_admission {
 
 int tl_admit(tl_state *st, const tl_event *ev, uint64_t seq, tl_admission *out, tl_error *err)
     __attribute__((warn_unused_result));
+
+/* Every rule tl_admit and the domain rules report, with its path and the event types it
+ * applies to, in the order they are checked (several entries share a rule name when it is
+ * reported at several paths). For documentation (`techledger schema`) and for the tests that
+ * make every rule fail once. The table is static; *count receives its length. */
+const tl_rule_doc *tl_rules_doc(size_t *count);
 
 #endif

@@ -126,6 +126,46 @@ typedef struct tl_event_spec {
     const char *doc;
 } tl_event_spec;
 
+/* One rule as documentation: what tl_error.rule and tl_error.path will say, the code, and the
+ * event types it can reject (bit 1 << tl_event_type). Paths with "[i]" or "F" stand for any
+ * index or field. */
+typedef struct tl_rule_doc {
+    const char *rule;
+    const char *path;
+    int code;       /* TL_E... */
+    uint32_t types; /* bit 1 << tl_event_type for each type it applies to */
+    const char *text;
+} tl_rule_doc;
+
+static inline bool tl_rule_doc_applies(const tl_rule_doc *r, tl_event_type t)
+{
+    return (r->types >> (unsigned)t) & 1u;
+}
+
+/*
+ * Worked examples: one history of valid events that walks through every event type (and the
+ * participants and the guidance fund the others refer to). The documentation shows the entry
+ * marked `shown` for each type; the tests replay the whole list against a real ledger, so the
+ * documented examples are known to pass every rule. Each is signed by the key whose seed is 32
+ * bytes of `seed` (0x01 is the genesis admin key); ids and times are the caller's choice.
+ */
+typedef struct tl_schema_example {
+    const char *type;
+    const char *stream;
+    const char *signer; /* who signs, for the documentation: "admin" or a participant id */
+    uint8_t seed;       /* the signing key's seed is 32 bytes of this value */
+    const char *data;   /* the data map as JSON (api/tl_json_event.h: keys as hex) */
+    bool shown;         /* the example documented for its type */
+} tl_schema_example;
+
+#define TL_SCHEMA_EXAMPLE_ORIGIN "techledger.example/national"
+
+/* The example history, in log order, starting with ledger.genesis. Static. */
+const tl_schema_example *tl_schema_examples(size_t *count);
+
+/* The stateless rules tl_schema_check reports (the list above), for documentation. Static. */
+const tl_rule_doc *tl_schema_rules_doc(size_t *count);
+
 /* The spec of an event type named by len bytes at type, or NULL when it is not in the
  * catalogue. Returned pointers are static. */
 const tl_event_spec *tl_schema_for_type(const char *type, size_t len);

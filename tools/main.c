@@ -9,6 +9,7 @@ static const tl_cmd commands[] = {
     {"init", "create a ledger: checkpoint key and genesis record", tl_cmd_init},
     {"keygen", "write a new Ed25519 key pair NAME.key and NAME.pub", tl_cmd_keygen},
     {"sign", "sign JSON events into MessagePack envelopes", tl_cmd_sign},
+    {"schema", "print the event catalogue (JSON, or --markdown: docs/events.md)", tl_cmd_schema},
 };
 
 static void usage(FILE *out)

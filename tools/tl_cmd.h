@@ -24,5 +24,6 @@ bool tl_cmd_wants_help(int argc, char **argv);
 int tl_cmd_init(int argc, char **argv);
 int tl_cmd_keygen(int argc, char **argv);
 int tl_cmd_sign(int argc, char **argv);
+int tl_cmd_schema(int argc, char **argv);
 
 #endif
