@@ -29,7 +29,7 @@ run: all
 	@./scripts/run.sh $(BUILD)/techledger $(DATA) $(LISTEN)
 
 bench: all
-	@./scripts/deps.sh postgresql nginx
+	@./scripts/deps.sh postgresql nginx wrk
 	$(BUILD)/techledger bench --out bench/results
 
 fuzz: deps

@@ -166,7 +166,9 @@ int tl_json_envelope(tl_buf *out, const json_t *event, const tl_keypair *kp, uin
     }
     tl_buf dbuf;
     tl_buf_init(&dbuf);
-    int rc = tl_json_event_data(&dbuf, d.type, data ? data : json_object(), err);
+    json_t *empty = data ? NULL : json_object(); /* an absent data is {}; ours to release */
+    int rc = tl_json_event_data(&dbuf, d.type, data ? data : empty, err);
+    json_decref(empty);
     if (rc == 0) {
         d.data = dbuf.data;
         d.data_len = dbuf.len;

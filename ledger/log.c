@@ -31,10 +31,16 @@
  * share one fsync per batch instead of queueing behind each other's.
  *
  * The size of the log is not stored separately: it is one past the last key of `records`.
+ *
+ * CREATION. tl_ledger_create builds the database as db.creating/ (metadata, record 0, the first
+ * checkpoint), closes it and only then renames it to db/ and syncs the directory. So a ledger
+ * directory holds a whole ledger or none: a creation killed half way leaves no db/, and the
+ * next create discards its leftovers (checkpoint.key, ledger.vkey, db.creating/) and starts over.
  */
 #include "tl_ledger.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <rocksdb/c.h>
@@ -52,6 +58,7 @@
 #include "tl_state.h"
 
 #define FORMAT_TAG "techledger/1"
+#define DB_CREATING_NAME "db.creating" /* db/ while tl_ledger_create builds it */
 #define MERKLE_STORED_LEVEL_MIN 4u
 #define DEFAULT_CACHE_BYTES (64u << 20)
 
@@ -100,6 +107,7 @@ struct tl_ledger {
     rocksdb_writeoptions_t *wsync;
     rocksdb_readoptions_t *ropts;
     char *secondary_dir;
+    const char *db_name; /* "db", or DB_CREATING_NAME while tl_ledger_create builds it */
 
     _Atomic uint64_t size;
 
@@ -261,6 +269,19 @@ static void configure(tl_ledger *l, const tl_ledger_options *opt)
     rocksdb_options_set_max_write_buffer_number(l->opts, 3);
     rocksdb_options_set_max_background_jobs(l->opts, 2);
     rocksdb_options_set_keep_log_file_num(l->opts, 4);
+    /* Only the header (the options, at open) goes to RocksDB's info LOG. Debian's librocksdb 7.8
+     * is built with assertions: once a write to the LOG file has failed for lack of space, the
+     * next line written to it trips assert(sync_without_flush_called_) in WritableFileWriter and
+     * aborts the process, and a full disk makes RocksDB log several error lines. With nothing
+     * logged after open, a full disk is an error (storage.full), never a crash; RocksDB's own
+     * recovery then resumes writes: its SstFileManager checks every 5 s for at least one write
+     * buffer (16 MiB) of free space (tests/test_diskfull.c). */
+    rocksdb_options_set_info_log_level(l->opts, 5 /* HEADER_LEVEL */);
+    /* A damaged WAL record must stop the open (storage.corrupt). RocksDB's default recovery
+     * (point in time) stops replaying at the first bad record and opens a shorter log without
+     * a word, silently dropping acknowledged events after it. Tolerating only an incomplete
+     * last record still lets a ledger killed in the middle of a WAL write open again. */
+    rocksdb_options_set_wal_recovery_mode(l->opts, 0 /* kTolerateCorruptedTailRecords */);
     l->table = rocksdb_block_based_options_create();
     l->cache = rocksdb_cache_create_lru(opt && opt->block_cache_bytes ? opt->block_cache_bytes
                                                                        : DEFAULT_CACHE_BYTES);
@@ -283,7 +304,7 @@ static void configure(tl_ledger *l, const tl_ledger_options *opt)
 static int open_db(tl_ledger *l, bool create, tl_error *err)
 {
     char *path = NULL;
-    if (make_path(&path, l->dir, "db") != 0)
+    if (make_path(&path, l->dir, l->db_name) != 0)
         return tl_fail(err, TL_ENOMEM, "memory", "", "out of memory");
     const char *names[CF_COUNT];
     const rocksdb_options_t *cfopts[CF_COUNT];
@@ -302,12 +323,20 @@ static int open_db(tl_ledger *l, bool create, tl_error *err)
         size_t n = 0;
         char **existing = rocksdb_list_column_families(l->opts, path, &n, &dberr);
         if (dberr != NULL) {
-            rc = strstr(dberr, "No such file") || strstr(dberr, "does not exist")
+            /* A missing file is a missing ledger only when there is no db/CURRENT; when CURRENT
+             * is there, it names a MANIFEST that is gone or damaged. */
+            char current[4096];
+            struct stat cst;
+            snprintf(current, sizeof current, "%s/CURRENT", path);
+            bool missing = strstr(dberr, "No such file") || strstr(dberr, "does not exist");
+            rc = missing && stat(current, &cst) != 0
                      ? tl_fail(err, TL_ENOTFOUND, "ledger.missing", "", "%s is not a techledger directory (%s)",
                                l->dir, dberr)
-                     : db_fail(err, &dberr, "cannot read the ledger's column families");
+                 : missing ? tl_fail(err, TL_ECORRUPT, "storage.corrupt", "", "%s/db is damaged: %s", l->dir, dberr)
+                           : db_fail(err, &dberr, "cannot read the ledger's column families");
             if (dberr != NULL)
                 rocksdb_free(dberr);
+            rocksdb_list_column_families_destroy(existing, n); /* allocated even on failure */
             free(path);
             return rc;
         }
@@ -348,7 +377,9 @@ static int open_db(tl_ledger *l, bool create, tl_error *err)
     free(path);
     if (dberr != NULL) {
         l->db = NULL;
-        if (strstr(dberr, "lock") != NULL) {
+        /* RocksDB's words for a held LOCK file; a bare "lock" would also match "block
+         * checksum mismatch" and report a damaged file as a busy ledger. */
+        if (strstr(dberr, "While lock file") != NULL || strstr(dberr, "lock hold by current process") != NULL) {
             rc = tl_fail(err, TL_ESTATE, "ledger.locked", "",
                          "%s is in use by another process (a running server?): %s", l->dir, dberr);
             rocksdb_free(dberr);
@@ -579,6 +610,7 @@ static tl_ledger *alloc_ledger(const char *dir, const tl_ledger_options *opt)
     if (l == NULL)
         return NULL;
     l->dir = strdup(dir);
+    l->db_name = "db";
     l->mode = opt ? opt->mode : TL_OPEN_WRITE;
     l->clock = opt && opt->clock ? opt->clock : real_clock_ms;
     l->clock_ctx = opt ? opt->clock_ctx : NULL;
@@ -619,12 +651,14 @@ static int load_checkpoint_key(tl_ledger *l, tl_error *err)
     return rc;
 }
 
-int tl_ledger_open(tl_ledger **out, const char *dir, const tl_ledger_options *opt, tl_error *err)
+static int open_ledger(tl_ledger **out, const char *dir, const char *db_name, const tl_ledger_options *opt,
+                       tl_error *err)
 {
     *out = NULL;
     tl_ledger *l = alloc_ledger(dir, opt);
     if (l == NULL)
         return tl_fail(err, TL_ENOMEM, "memory", "", "out of memory");
+    l->db_name = db_name;
     configure(l, opt);
     int rc = open_db(l, false, err);
     if (rc == 0)
@@ -655,6 +689,26 @@ int tl_ledger_open(tl_ledger **out, const char *dir, const tl_ledger_options *op
     return 0;
 }
 
+int tl_ledger_open(tl_ledger **out, const char *dir, const tl_ledger_options *opt, tl_error *err)
+{
+    return open_ledger(out, dir, "db", opt, err);
+}
+
+/* fsync of a directory, so that a rename in it is durable. */
+static int sync_dir(const char *dir, tl_error *err)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY);
+    if (fd < 0 || fsync(fd) != 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return tl_fail(err, e == ENOSPC ? TL_ENOSPC : TL_EIO, e == ENOSPC ? "storage.full" : "io", "",
+                       "cannot sync %s: %s", dir, strerror(e));
+    }
+    close(fd);
+    return 0;
+}
+
 int tl_ledger_create(const char *dir, const char *origin, const tl_keypair *admin, const tl_ledger_options *opt,
                      tl_error *err)
 {
@@ -668,12 +722,13 @@ int tl_ledger_create(const char *dir, const char *origin, const tl_keypair *admi
                            "the origin may hold printable ASCII without spaces or '+' (it names the checkpoint key)");
     if (mkdir(dir, 0755) != 0 && errno != EEXIST)
         return tl_fail(err, TL_EIO, "io", "", "cannot create %s: %s", dir, strerror(errno));
-    char *dbpath = NULL, *keypath = NULL, *vkeypath = NULL;
+    char *dbpath = NULL, *keypath = NULL, *vkeypath = NULL, *stagepath = NULL;
     if (make_path(&dbpath, dir, "db") != 0 || make_path(&keypath, dir, "checkpoint.key") != 0 ||
-        make_path(&vkeypath, dir, "ledger.vkey") != 0) {
+        make_path(&vkeypath, dir, "ledger.vkey") != 0 || make_path(&stagepath, dir, DB_CREATING_NAME) != 0) {
         free(dbpath);
         free(keypath);
         free(vkeypath);
+        free(stagepath);
         return tl_fail(err, TL_ENOMEM, "memory", "", "out of memory");
     }
     int rc = 0;
@@ -681,6 +736,24 @@ int tl_ledger_create(const char *dir, const char *origin, const tl_keypair *admi
     if (stat(dbpath, &st) == 0) {
         rc = tl_fail(err, TL_ESTATE, "ledger.exists", "", "%s already holds a ledger", dir);
         goto out;
+    }
+    /* No db/ means no ledger was ever completed here: whatever an interrupted creation left
+     * (its keys, a half-built DB_CREATING_NAME) signed nothing anyone has seen. Start over. */
+    if ((unlink(keypath) != 0 && errno != ENOENT) || (unlink(vkeypath) != 0 && errno != ENOENT)) {
+        rc = tl_fail(err, TL_EIO, "io", "", "cannot remove the leftovers of an interrupted creation in %s: %s", dir,
+                     strerror(errno));
+        goto out;
+    }
+    if (stat(stagepath, &st) == 0) {
+        rocksdb_options_t *o = rocksdb_options_create();
+        char *dberr = NULL;
+        rocksdb_destroy_db(o, stagepath, &dberr);
+        rocksdb_options_destroy(o);
+        if (dberr != NULL) {
+            rc = db_fail(err, &dberr, "cannot remove an interrupted creation");
+            goto out;
+        }
+        rmdir(stagepath); /* DestroyDB may leave the empty directory */
     }
     /* The checkpoint key first: a ledger without it could never sign a checkpoint. */
     tl_keypair cp;
@@ -707,6 +780,7 @@ int tl_ledger_create(const char *dir, const char *origin, const tl_keypair *admi
         rc = tl_fail(err, TL_ENOMEM, "memory", "", "out of memory");
         goto out;
     }
+    l->db_name = DB_CREATING_NAME;
     configure(l, &wopt);
     if ((rc = open_db(l, true, err)) != 0) {
         free_ledger(l);
@@ -726,7 +800,7 @@ int tl_ledger_create(const char *dir, const char *origin, const tl_keypair *admi
     }
 
     /* Record 0 goes through the normal path: the same rules judge it as any other. */
-    if ((rc = tl_ledger_open(&l, dir, &wopt, err)) != 0)
+    if ((rc = open_ledger(&l, dir, DB_CREATING_NAME, &wopt, err)) != 0)
         goto out;
     tl_buf data, env;
     tl_buf_init(&data);
@@ -751,10 +825,17 @@ int tl_ledger_create(const char *dir, const char *origin, const tl_keypair *admi
     tl_buf_free(&data);
     tl_buf_free(&env);
     tl_ledger_close(l);
+    /* The commit point of creation: db/ appears whole (genesis and its checkpoint durable) or
+     * not at all. A closed RocksDB directory holds no absolute paths, so it can be renamed. */
+    if (rc == 0 && rename(stagepath, dbpath) != 0)
+        rc = tl_fail(err, TL_EIO, "io", "", "cannot rename %s to %s: %s", stagepath, dbpath, strerror(errno));
+    if (rc == 0)
+        rc = sync_dir(dir, err);
 out:
     free(dbpath);
     free(keypath);
     free(vkeypath);
+    free(stagepath);
     return rc;
 }
 
@@ -1481,6 +1562,18 @@ int tl_ledger_root(tl_ledger *l, uint64_t size, uint8_t out[TL_HASH_BYTES], tl_e
         return rc;
     tl_merkle_store ms = merkle_store(l, atomic_load(&l->size));
     return tl_merkle_root(out, &ms, size, err);
+}
+
+int tl_ledger_merkle_node(tl_ledger *l, unsigned level, uint64_t index, uint8_t out[TL_HASH_BYTES], tl_error *err)
+{
+    uint64_t size = atomic_load(&l->size);
+    if (level >= TL_MERKLE_LEVELS || index >= (size >> level))
+        return tl_fail(err, TL_EINVAL, "merkle.node", "", "no complete node (level %u, index %" PRIu64
+                       ") in a tree of %" PRIu64, level, index, size);
+    if (level < MERKLE_STORED_LEVEL_MIN)
+        return tl_fail(err, TL_ENOTFOUND, "merkle.not_stored", "", "nodes below level %u are not stored",
+                       MERKLE_STORED_LEVEL_MIN);
+    return merkle_get(l, level, index, out, err);
 }
 
 int tl_ledger_inclusion_proof(tl_ledger *l, uint64_t seq, uint64_t size, tl_merkle_proof *out, tl_error *err)

@@ -141,6 +141,12 @@ int tl_ledger_refresh(tl_ledger *l, tl_error *err) __attribute__((warn_unused_re
 /* The Merkle root of the first size records. */
 int tl_ledger_root(tl_ledger *l, uint64_t size, uint8_t out[TL_HASH_BYTES], tl_error *err)
     __attribute__((warn_unused_result));
+/* The stored Merkle node (level, index) (tl_merkle.h numbering), for audits that compare the
+ * stored tree with one recomputed from the records. TL_ENOTFOUND for a level the ledger does
+ * not store (the lowest levels are recomputed from records), TL_EINVAL for a node not complete
+ * at the current size. */
+int tl_ledger_merkle_node(tl_ledger *l, unsigned level, uint64_t index, uint8_t out[TL_HASH_BYTES],
+                          tl_error *err) __attribute__((warn_unused_result));
 /* RFC 9162 inclusion proof of record seq in the tree of size records. */
 int tl_ledger_inclusion_proof(tl_ledger *l, uint64_t seq, uint64_t size, tl_merkle_proof *out,
                               tl_error *err) __attribute__((warn_unused_result));

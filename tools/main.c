@@ -9,7 +9,19 @@ static const tl_cmd commands[] = {
     {"init", "create a ledger: checkpoint key and genesis record", tl_cmd_init},
     {"keygen", "write a new Ed25519 key pair NAME.key and NAME.pub", tl_cmd_keygen},
     {"sign", "sign JSON events into MessagePack envelopes", tl_cmd_sign},
+    {"submit", "append signed envelopes to a ledger directory or a server (--server URL)", tl_cmd_submit},
+    {"get", "print records of a ledger or a server as JSON (SEQ or --stream S)", tl_cmd_get},
+    {"serve", "serve a ledger over HTTP: the API, views and the dashboard", tl_cmd_serve},
+    {"checkpoint", "print the latest signed checkpoint of a ledger", tl_cmd_checkpoint},
+    {"vkey", "print a ledger's checkpoint verifier key line", tl_cmd_vkey},
+    {"export", "write the audit bundle of a ledger (--audit OUT)", tl_cmd_export},
+    {"verify", "audit a ledger directory or an audit bundle offline", tl_cmd_verify},
     {"schema", "print the event catalogue (JSON, or --markdown: docs/events.md)", tl_cmd_schema},
+    {"demo", "create a demonstration ledger: a calibrated synthetic economy, 2016-2025", tl_cmd_demo},
+    {"report", "print a view (turnover, funds, loans, ...) as a table, CSV or JSON", tl_cmd_report},
+    {"rebuild", "rebuild the views from record 0 beside the live ones, then switch", tl_cmd_rebuild},
+    {"project", "run the projection workers as a process of their own", tl_cmd_project},
+    {"bench", "measure the performance targets as ratios against same-run baselines", tl_cmd_bench},
 };
 
 static void usage(FILE *out)

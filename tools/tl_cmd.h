@@ -24,6 +24,18 @@ bool tl_cmd_wants_help(int argc, char **argv);
 int tl_cmd_init(int argc, char **argv);
 int tl_cmd_keygen(int argc, char **argv);
 int tl_cmd_sign(int argc, char **argv);
+int tl_cmd_submit(int argc, char **argv);
+int tl_cmd_get(int argc, char **argv);
+int tl_cmd_serve(int argc, char **argv);
+int tl_cmd_checkpoint(int argc, char **argv);
+int tl_cmd_vkey(int argc, char **argv);
+int tl_cmd_export(int argc, char **argv);
+int tl_cmd_verify(int argc, char **argv);
 int tl_cmd_schema(int argc, char **argv);
+int tl_cmd_demo(int argc, char **argv);
+int tl_cmd_report(int argc, char **argv);
+int tl_cmd_rebuild(int argc, char **argv);
+int tl_cmd_project(int argc, char **argv);
+int tl_cmd_bench(int argc, char **argv);
 
 #endif

@@ -1,0 +1,416 @@
+/*
+ * POST /v1/events: from a request body to durable events and one reply (FORMAT.md section 10).
+ *
+ *   loop thread     checks the Content-Type and size, splits the body into envelopes
+ *                   (tl_submission_split: a bounded walk of the outer array), queues a job
+ *   worker threads  claim chunks of TL_API_CHUNK_EVENTS envelopes and run tl_event_prepare
+ *                   on each (canonical decode, schema, Ed25519: the CPU-heavy part), so one
+ *                   large batch keeps every core busy; prepared chunks are queued to the
+ *                   sequencer strictly in batch order (a batch may register a contract and
+ *                   amend it), by whichever worker completes the next chunk in line
+ *   writer thread   the ledger's callback records each result once it is durable; the last
+ *                   one hands the job to its loop (mutex-protected list + event_active)
+ *   loop thread     builds the reply (201/200/4xx, or 200 {"results": [...]}) and sends it
+ *
+ * `pending` counts envelopes not yet answered plus one guard held until every chunk has been
+ * queued, so the job cannot complete while a worker is still walking it.
+ *
+ * Limits: at most TL_API_INFLIGHT_BYTES_MAX of bodies in flight (beyond: 503 server.busy), and
+ * at most TL_API_LEDGER_INFLIGHT_MAX events queued to the sequencer, so it never refuses one
+ * of ours as busy; a worker waits for room instead (the loop never does).
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "api_internal.h"
+
+#define ROOM_WAIT_NS 200000L /* a worker's pause while the sequencer's queue is at our limit */
+
+typedef struct ingest_slot {
+    ingest_job *job;
+    char *stream;  /* malloc'd once prepared */
+    tl_error *err; /* malloc'd when rejected */
+    uint64_t seq;
+    uint64_t version;
+    int status;    /* tl_append_status */
+    bool prepared;
+} ingest_slot;
+
+struct ingest_job {
+    ingest_job *next; /* the pool's queue, later the loop's done list */
+    api_req rq;
+    tl_server *srv;
+    const uint8_t *body; /* the request's input buffer, pulled up; lives until the reply */
+    size_t body_len;
+    tl_span *spans;
+    size_t n;
+    bool is_batch;
+    ingest_slot *slots;
+    size_t nchunks;
+    size_t next_chunk; /* guarded by srv->pool_mu */
+    pthread_mutex_t mu; /* guards submit_next, chunk_ready, chunk_events */
+    size_t submit_next;
+    bool *chunk_ready;
+    tl_event **chunk_events;
+    _Atomic size_t pending;
+};
+
+static const tl_error oom_error = {.code = TL_ENOMEM, .rule = "memory", .path = "", .msg = "out of memory"};
+
+static void slot_reject(ingest_slot *slot, const tl_error *e)
+{
+    slot->status = TL_APPEND_REJECTED;
+    free(slot->err);
+    slot->err = malloc(sizeof *slot->err);
+    if (slot->err != NULL)
+        *slot->err = *e;
+}
+
+static void job_complete(ingest_job *job)
+{
+    tl_loop *lp = job->rq.loop;
+    pthread_mutex_lock(&lp->mu);
+    bool was_empty = lp->done_head == NULL;
+    job->next = NULL;
+    if (lp->done_tail)
+        lp->done_tail->next = job;
+    else
+        lp->done_head = job;
+    lp->done_tail = job;
+    pthread_mutex_unlock(&lp->mu);
+    if (was_empty) /* otherwise a wake-up is already due */
+        api_loop_wake(lp);
+}
+
+static void pending_done(ingest_job *job)
+{
+    if (atomic_fetch_sub(&job->pending, 1) == 1)
+        job_complete(job);
+}
+
+/* The sequencer's callback, on the ledger's writer thread. */
+static void on_appended(void *ctx, const tl_append_result *res)
+{
+    ingest_slot *slot = ctx;
+    ingest_job *job = slot->job;
+    slot->seq = res->seq;
+    slot->version = res->version;
+    if (res->status == TL_APPEND_REJECTED)
+        slot_reject(slot, &res->err);
+    else
+        slot->status = res->status;
+    atomic_fetch_sub(&job->srv->ledger_inflight, 1);
+    pending_done(job);
+}
+
+static void chunk_range(const ingest_job *job, size_t c, size_t *from, size_t *to)
+{
+    *from = c * TL_API_CHUNK_EVENTS;
+    *to = *from + TL_API_CHUNK_EVENTS < job->n ? *from + TL_API_CHUNK_EVENTS : job->n;
+}
+
+static void prepare_chunk(ingest_job *job, size_t c)
+{
+    size_t from, to;
+    chunk_range(job, c, &from, &to);
+    tl_event *evs = calloc(to - from, sizeof *evs);
+    for (size_t i = from; i < to; i++) {
+        ingest_slot *slot = &job->slots[i];
+        if (evs == NULL) {
+            slot_reject(slot, &oom_error);
+            continue;
+        }
+        tl_error e;
+        tl_error_clear(&e);
+        tl_event *ev = &evs[i - from];
+        if (tl_event_prepare(ev, job->spans[i].ptr, job->spans[i].len, &e) != 0) {
+            slot_reject(slot, &e);
+            continue;
+        }
+        slot->stream = strdup(ev->stream);
+        if (slot->stream == NULL) {
+            tl_event_free(ev);
+            slot_reject(slot, &oom_error);
+            continue;
+        }
+        slot->prepared = true;
+    }
+    pthread_mutex_lock(&job->mu);
+    job->chunk_events[c] = evs;
+    job->chunk_ready[c] = true;
+    pthread_mutex_unlock(&job->mu);
+}
+
+static void wait_for_room(tl_server *s)
+{
+    while (atomic_load(&s->ledger_inflight) >= TL_API_LEDGER_INFLIGHT_MAX) {
+        struct timespec ts = {0, ROOM_WAIT_NS};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Queues every prepared chunk whose turn has come. */
+static void submit_ready(ingest_job *job)
+{
+    tl_server *s = job->srv;
+    bool finished = false;
+    pthread_mutex_lock(&job->mu);
+    while (job->submit_next < job->nchunks && job->chunk_ready[job->submit_next]) {
+        size_t c = job->submit_next, from, to;
+        chunk_range(job, c, &from, &to);
+        tl_event *evs = job->chunk_events[c];
+        for (size_t i = from; i < to; i++) {
+            ingest_slot *slot = &job->slots[i];
+            if (!slot->prepared) {
+                pending_done(job);
+                continue;
+            }
+            wait_for_room(s);
+            atomic_fetch_add(&s->ledger_inflight, 1);
+            tl_error e;
+            tl_error_clear(&e);
+            /* Takes the event in every case; on success the callback answers it. */
+            if (tl_ledger_submit(s->l, &evs[i - from], on_appended, slot, &e) != 0) {
+                atomic_fetch_sub(&s->ledger_inflight, 1);
+                slot_reject(slot, &e);
+                pending_done(job);
+            }
+        }
+        free(evs);
+        job->chunk_events[c] = NULL;
+        job->submit_next++;
+        finished = job->submit_next == job->nchunks;
+    }
+    pthread_mutex_unlock(&job->mu);
+    if (finished)
+        pending_done(job); /* the guard */
+}
+
+static void *worker_main(void *arg)
+{
+    tl_server *s = arg;
+    pthread_setname_np(pthread_self(), "tl-verify");
+    for (;;) {
+        pthread_mutex_lock(&s->pool_mu);
+        while (s->pool_head == NULL && !s->pool_stop)
+            pthread_cond_wait(&s->pool_cv, &s->pool_mu);
+        ingest_job *job = s->pool_head;
+        if (job == NULL) {
+            pthread_mutex_unlock(&s->pool_mu);
+            break;
+        }
+        size_t c = job->next_chunk++;
+        if (job->next_chunk == job->nchunks) {
+            s->pool_head = job->next;
+            if (s->pool_head == NULL)
+                s->pool_tail = NULL;
+            job->next = NULL;
+        }
+        pthread_mutex_unlock(&s->pool_mu);
+        prepare_chunk(job, c);
+        submit_ready(job);
+    }
+    return NULL;
+}
+
+int api_pool_start(tl_server *s, tl_error *err)
+{
+    for (unsigned i = 0; i < s->nworkers; i++) {
+        if (pthread_create(&s->workers[i], NULL, worker_main, s) != 0) {
+            s->nworkers = i;
+            return tl_fail(err, TL_EIO, "server.threads", "", "cannot start a worker thread");
+        }
+    }
+    return 0;
+}
+
+void api_pool_stop(tl_server *s)
+{
+    pthread_mutex_lock(&s->pool_mu);
+    s->pool_stop = true;
+    pthread_cond_broadcast(&s->pool_cv);
+    pthread_mutex_unlock(&s->pool_mu);
+    for (unsigned i = 0; i < s->nworkers; i++)
+        pthread_join(s->workers[i], NULL);
+    s->nworkers = 0;
+}
+
+static void job_free(ingest_job *job)
+{
+    for (size_t i = 0; job->slots != NULL && i < job->n; i++) {
+        free(job->slots[i].stream);
+        free(job->slots[i].err);
+    }
+    for (size_t c = 0; job->chunk_events != NULL && c < job->nchunks; c++)
+        free(job->chunk_events[c]); /* only after a failure: queued chunks are already freed */
+    free(job->slots);
+    free(job->spans);
+    free(job->chunk_ready);
+    free(job->chunk_events);
+    pthread_mutex_destroy(&job->mu);
+    free(job);
+}
+
+static bool msgpack_type(const char *ct)
+{
+    if (ct == NULL)
+        return false;
+    while (*ct == ' ')
+        ct++;
+    static const char *const types[] = {"application/msgpack", "application/x-msgpack", "application/vnd.msgpack"};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        size_t n = strlen(types[i]);
+        if (strncasecmp(ct, types[i], n) == 0 && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' '))
+            return true;
+    }
+    return false;
+}
+
+void api_ingest_start(api_req *rq, api_reply *rep)
+{
+    tl_server *s = rq->loop->srv;
+    const char *ct = evhttp_find_header(evhttp_request_get_input_headers(rq->req), "Content-Type");
+    if (!msgpack_type(ct)) {
+        api_reply_error(rep, 415, "request.content_type", "Content-Type",
+                        "submissions are MessagePack: Content-Type: application/msgpack");
+        return;
+    }
+    struct evbuffer *in = evhttp_request_get_input_buffer(rq->req);
+    size_t len = evbuffer_get_length(in);
+    rq->body_bytes = len;
+    if (len > TL_API_BODY_BYTES_MAX) {
+        api_reply_error(rep, 413, "request.too_large", "body", "the body is %zu bytes; at most %zu allowed", len,
+                        TL_API_BODY_BYTES_MAX);
+        return;
+    }
+    if (len == 0) {
+        api_reply_error(rep, 400, "request.empty", "body", "expected an envelope or a batch of envelopes");
+        return;
+    }
+    if (atomic_fetch_add(&s->inflight_bytes, len) + len > TL_API_INFLIGHT_BYTES_MAX) {
+        atomic_fetch_sub(&s->inflight_bytes, len);
+        atomic_fetch_add_explicit(&s->metrics.busy, 1, memory_order_relaxed);
+        rep->retry_after_s = 1;
+        api_reply_error(rep, 503, "server.busy", "", "too many submissions in flight; retry shortly");
+        return;
+    }
+    const uint8_t *body = evbuffer_pullup(in, -1);
+    tl_error err;
+    tl_error_clear(&err);
+    ingest_job *job = calloc(1, sizeof *job);
+    int rc = body == NULL || job == NULL ? tl_fail(&err, TL_ENOMEM, "memory", "", "out of memory") : 0;
+    if (rc == 0)
+        rc = tl_submission_split(&job->spans, &job->n, &job->is_batch, body, len, &err);
+    if (rc == 0) {
+        job->nchunks = (job->n + TL_API_CHUNK_EVENTS - 1) / TL_API_CHUNK_EVENTS;
+        job->slots = calloc(job->n, sizeof *job->slots);
+        job->chunk_ready = calloc(job->nchunks, sizeof *job->chunk_ready);
+        job->chunk_events = calloc(job->nchunks, sizeof *job->chunk_events);
+        if (job->slots == NULL || job->chunk_ready == NULL || job->chunk_events == NULL)
+            rc = tl_fail(&err, TL_ENOMEM, "memory", "", "out of memory");
+    }
+    if (rc != 0) {
+        atomic_fetch_sub(&s->inflight_bytes, len);
+        if (job != NULL) {
+            pthread_mutex_init(&job->mu, NULL);
+            job_free(job);
+        }
+        api_reply_tl_error(rep, &err);
+        return;
+    }
+    pthread_mutex_init(&job->mu, NULL);
+    job->srv = s;
+    job->body = body;
+    job->body_len = len;
+    for (size_t i = 0; i < job->n; i++)
+        job->slots[i].job = job;
+    atomic_store(&job->pending, job->n + 1);
+    rq->events = job->n;
+    job->rq = *rq;
+    rq->loop->pending++;
+    atomic_fetch_add_explicit(&s->metrics.submissions, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->metrics.envelopes, job->n, memory_order_relaxed);
+
+    pthread_mutex_lock(&s->pool_mu);
+    if (s->pool_tail)
+        s->pool_tail->next = job;
+    else
+        s->pool_head = job;
+    s->pool_tail = job;
+    /* A batch of several chunks can use every worker. */
+    if (job->nchunks > 1)
+        pthread_cond_broadcast(&s->pool_cv);
+    else
+        pthread_cond_signal(&s->pool_cv);
+    pthread_mutex_unlock(&s->pool_mu);
+    rep->deferred = true;
+}
+
+/* One result object, without the closing brace. */
+static int result_json(struct evbuffer *b, const ingest_slot *slot)
+{
+    if (slot->status == TL_APPEND_REJECTED) {
+        const tl_error *e = slot->err ? slot->err : &oom_error;
+        evbuffer_add_printf(b, "{\"error\":");
+        api_json_string(b, e->rule[0] ? e->rule : "internal");
+        evbuffer_add_printf(b, ",\"message\":");
+        api_json_string(b, e->msg);
+        evbuffer_add_printf(b, ",\"path\":");
+        api_json_string(b, e->path);
+        return tl_api_status_for(e->code);
+    }
+    evbuffer_add_printf(b, "{\"seq\":%llu,\"stream\":", (unsigned long long)slot->seq);
+    api_json_string(b, slot->stream ? slot->stream : "");
+    evbuffer_add_printf(b, ",\"version\":%llu", (unsigned long long)slot->version);
+    return slot->status == TL_APPEND_CREATED ? 201 : 200;
+}
+
+static void ingest_reply(ingest_job *job)
+{
+    tl_server *s = job->srv;
+    api_reply rep = {.content_type = "application/json", .body = evbuffer_new()};
+    size_t created = 0, dup = 0;
+    for (size_t i = 0; i < job->n; i++) {
+        created += job->slots[i].status == TL_APPEND_CREATED;
+        dup += job->slots[i].status == TL_APPEND_DUPLICATE;
+    }
+    if (!job->is_batch) {
+        rep.status = result_json(rep.body, &job->slots[0]);
+        evbuffer_add(rep.body, "}\n", 2);
+    } else {
+        evbuffer_add_printf(rep.body, "{\"results\":[");
+        for (size_t i = 0; i < job->n; i++) {
+            if (i > 0)
+                evbuffer_add(rep.body, ",", 1);
+            int st = result_json(rep.body, &job->slots[i]);
+            evbuffer_add_printf(rep.body, ",\"status\":%d}", st);
+        }
+        evbuffer_add_printf(rep.body, "],\"created\":%zu,\"duplicates\":%zu,\"rejected\":%zu}\n", created, dup,
+                            job->n - created - dup);
+        rep.status = 200;
+    }
+    atomic_fetch_add_explicit(&s->metrics.envelopes_created, created, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->metrics.envelopes_duplicate, dup, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->metrics.envelopes_rejected, job->n - created - dup, memory_order_relaxed);
+    job->rq.created = created;
+    api_send(&job->rq, &rep);
+    atomic_fetch_sub(&s->inflight_bytes, job->body_len);
+    job->rq.loop->pending--;
+    job_free(job);
+}
+
+void api_ingest_drain(tl_loop *lp)
+{
+    pthread_mutex_lock(&lp->mu);
+    ingest_job *list = lp->done_head;
+    lp->done_head = lp->done_tail = NULL;
+    pthread_mutex_unlock(&lp->mu);
+    while (list != NULL) {
+        ingest_job *next = list->next;
+        ingest_reply(list);
+        list = next;
+    }
+}

@@ -1,0 +1,826 @@
+/*
+ * The offline audit (what it checks is listed in tl_verify.h).
+ *
+ * PIPELINE. Threads share a fixed pool of chunks (CHUNK_RECORDS records or about CHUNK_BYTES
+ * of record bytes each):
+ *
+ *   reader    runs the source's scan, copies records into a free chunk, and publishes full
+ *             chunks to the work queue and, in the same order, to the order queue;
+ *   workers   take chunks off the work queue and check each record on its own: canonical
+ *             decode, seq = position, signature and schema, leaf hash. A worker stops a
+ *             chunk at its first bad record and keeps the error. Whenever the chunk at the
+ *             head of the order queue is done and no one is replaying, a worker takes the
+ *             replay baton and judges the done chunks in seq order against the log so far:
+ *             `recorded`, tl_admit over the in-memory state, versions, the Merkle tree and
+ *             the checkpoints; then it returns them to the pool;
+ *   caller    waits, reporting progress, and joins everyone at the end.
+ *
+ * The replay is serial by nature; running it on the worker that has just checked the chunk
+ * (instead of on a thread of its own) finds the decoded events still in that core's cache
+ * and keeps the number of runnable threads at the number of workers. The first failure is
+ * exact: the replay meets records in seq order, and a record a worker refused is reported
+ * when the replay reaches it, after every earlier record passed. The pool bounds memory and
+ * makes the reader wait when the others fall behind. On the first failure `stop` is raised,
+ * everyone drains and the threads are joined.
+ */
+#include "tl_verify.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tl_bundle.h"
+#include "tl_rules.h"
+#include "tl_state.h"
+
+#define CHUNK_RECORDS 256u
+#define CHUNK_BYTES (256u << 10)
+#define CHUNKS_PER_THREAD 4u
+#define PROGRESS_INTERVAL_SECONDS 0.5
+#define CHECKPOINTS_MAX (1u << 24)
+#define SCAN_STOP 1 /* a record callback's "stop here" (errors are negative) */
+
+static double mono_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A failure of the data is a verdict; a failure to read it (I/O, memory) is not. */
+static bool is_verdict(int code) { return code != TL_EIO && code != TL_ENOMEM && code != TL_ENOSPC; }
+
+static int report_failure(tl_verify_report *rep, int code, uint64_t seq, const char *where)
+{
+    rep->failed = is_verdict(code);
+    rep->seq = seq;
+    snprintf(rep->where, sizeof rep->where, "%s", where);
+    return code;
+}
+
+/* ---------- chunks and the pipeline ---------- */
+
+typedef struct chunk {
+    struct chunk *next;       /* work queue or free list */
+    struct chunk *next_order; /* order queue */
+    uint64_t first_seq;
+    uint32_t n;
+    uint32_t checked; /* records 0..checked-1 passed the worker; their events are owned here */
+    bool done;
+    tl_error err; /* why record `checked` failed, when checked < n */
+    tl_buf bytes;
+    size_t off[CHUNK_RECORDS + 1];
+    tl_record rec[CHUNK_RECORDS];
+    tl_event ev[CHUNK_RECORDS];
+    uint8_t leaf[CHUNK_RECORDS][TL_HASH_BYTES];
+} chunk;
+
+struct replay;
+
+typedef struct pipeline {
+    tl_verify_source *src;
+    struct replay *replay; /* touched only by the holder of the baton */
+    tl_error *err;         /* the replay's first failure; likewise */
+    pthread_mutex_t mu;
+    pthread_cond_t cv; /* broadcast on every change: few threads, chunk-sized steps */
+    chunk *pool;
+    size_t pool_n;
+    chunk *free_list;
+    chunk *work_head, *work_tail;
+    chunk *order_head, *order_tail;
+    bool reader_done;
+    int reader_rc;
+    tl_error reader_err;
+    bool replaying; /* the baton: someone is replaying */
+    bool finished;  /* every chunk was replayed and the reader is done */
+    int replay_rc;  /* the replay's first failure */
+    uint64_t replayed_records, replayed_bytes; /* for progress */
+    atomic_bool stop;
+    /* Owned by the reader thread. */
+    chunk *filling;
+    uint64_t delivered;
+    bool reader_oom;
+} pipeline;
+
+static void chunk_release_events(chunk *c)
+{
+    for (uint32_t i = 0; i < c->checked; i++)
+        tl_event_free(&c->ev[i]);
+    c->checked = 0;
+}
+
+static chunk *take_free(pipeline *p)
+{
+    pthread_mutex_lock(&p->mu);
+    while (p->free_list == NULL && !atomic_load(&p->stop))
+        pthread_cond_wait(&p->cv, &p->mu);
+    chunk *c = NULL;
+    if (!atomic_load(&p->stop)) {
+        c = p->free_list;
+        p->free_list = c->next;
+    }
+    pthread_mutex_unlock(&p->mu);
+    if (c != NULL) {
+        c->next = c->next_order = NULL;
+        c->n = c->checked = 0;
+        c->done = false;
+        c->off[0] = 0;
+        tl_buf_reset(&c->bytes);
+        tl_error_clear(&c->err);
+    }
+    return c;
+}
+
+static void publish(pipeline *p, chunk *c)
+{
+    pthread_mutex_lock(&p->mu);
+    c->next = c->next_order = NULL;
+    if (p->work_tail != NULL)
+        p->work_tail->next = c;
+    else
+        p->work_head = c;
+    p->work_tail = c;
+    if (p->order_tail != NULL)
+        p->order_tail->next_order = c;
+    else
+        p->order_head = c;
+    p->order_tail = c;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static void give_back(pipeline *p, chunk *c)
+{
+    pthread_mutex_lock(&p->mu);
+    c->next = p->free_list;
+    p->free_list = c;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* The source's scan calls this on the reader thread. seq is the source's numbering; the
+ * audit counts positions itself (a record's own seq is checked against its position). */
+static int reader_record(void *ctx, uint64_t seq, const uint8_t *rec, size_t len)
+{
+    (void)seq;
+    pipeline *p = ctx;
+    if (p->filling == NULL && (p->filling = take_free(p)) == NULL)
+        return SCAN_STOP;
+    chunk *c = p->filling;
+    if (c->n == 0)
+        c->first_seq = p->delivered;
+    if (tl_buf_append(&c->bytes, rec, len) != 0) {
+        p->reader_oom = true;
+        return TL_ENOMEM;
+    }
+    c->n++;
+    c->off[c->n] = c->bytes.len;
+    p->delivered++;
+    if (c->n == CHUNK_RECORDS || c->bytes.len >= CHUNK_BYTES) {
+        publish(p, c);
+        p->filling = NULL;
+    }
+    return atomic_load(&p->stop) ? SCAN_STOP : 0;
+}
+
+static void *reader_main(void *arg)
+{
+    pipeline *p = arg;
+    tl_error e;
+    tl_error_clear(&e);
+    int rc = p->src->scan(p->src->ctx, reader_record, p, &e);
+    if (p->reader_oom)
+        tl_fail(&e, TL_ENOMEM, "memory", "", "out of memory reading records");
+    /* What was read before a failure is still judged first: an earlier bad record wins. */
+    if (p->filling != NULL) {
+        if (p->filling->n > 0)
+            publish(p, p->filling);
+        else
+            give_back(p, p->filling);
+        p->filling = NULL;
+    }
+    pthread_mutex_lock(&p->mu);
+    p->reader_done = true;
+    p->reader_rc = rc == SCAN_STOP ? 0 : rc;
+    p->reader_err = e;
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Everything one record shows on its own. On failure c->err says why and checked stays. */
+static void check_chunk(pipeline *p, chunk *c)
+{
+    for (uint32_t i = 0; i < c->n; i++) {
+        if (atomic_load_explicit(&p->stop, memory_order_relaxed))
+            return;
+        const uint8_t *bytes = c->bytes.data + c->off[i];
+        size_t len = c->off[i + 1] - c->off[i];
+        uint64_t seq = c->first_seq + i;
+        tl_record *r = &c->rec[i];
+        if (tl_record_decode(r, bytes, len, &c->err) != 0)
+            return;
+        if (r->seq != seq) {
+            tl_fail(&c->err, TL_ECORRUPT, "record.seq", "record[1]",
+                    "the record at position %" PRIu64 " says seq %" PRIu64
+                    " (records are missing, repeated or out of order)",
+                    seq, r->seq);
+            return;
+        }
+        if (tl_event_from_parts(&c->ev[i], r->body, r->body_len, r->key, r->sig, &c->err) != 0)
+            return;
+        if (tl_event_check(&c->ev[i], &c->err) != 0) {
+            tl_event_free(&c->ev[i]);
+            return;
+        }
+        tl_leaf_hash(c->leaf[i], bytes, len);
+        c->checked = i + 1;
+    }
+}
+
+/* ---------- checkpoints ---------- */
+
+typedef struct cp_entry {
+    uint64_t size;
+    uint8_t root[TL_HASH_BYTES];
+} cp_entry;
+
+typedef struct cp_list {
+    cp_entry *v;
+    size_t n, cap;
+    const tl_note_verifier *verifier;
+    char where[TL_VERIFY_WHERE_BYTES];
+    tl_error *err;
+} cp_list;
+
+static int collect_checkpoint(void *ctx, uint64_t size, const uint8_t *note, size_t len)
+{
+    cp_list *l = ctx;
+    snprintf(l->where, sizeof l->where, "checkpoints/%" PRIu64, size);
+    tl_checkpoint cp;
+    int rc = tl_checkpoint_open(&cp, (const char *)note, len, l->verifier, l->err);
+    if (rc != 0)
+        return rc;
+    if (cp.size != size)
+        return tl_fail(l->err, TL_ECORRUPT, "checkpoint.size", "",
+                       "filed as the checkpoint of size %" PRIu64 " but signs a tree of %" PRIu64 " records", size,
+                       cp.size);
+    if (l->n == l->cap) {
+        if (l->cap >= CHECKPOINTS_MAX)
+            return tl_fail(l->err, TL_ETOOBIG, "checkpoint.count", "", "more than %u checkpoints", CHECKPOINTS_MAX);
+        size_t ncap = l->cap ? l->cap * 2 : 64;
+        cp_entry *nv = realloc(l->v, ncap * sizeof *nv);
+        if (nv == NULL)
+            return tl_fail(l->err, TL_ENOMEM, "memory", "", "out of memory");
+        l->v = nv;
+        l->cap = ncap;
+    }
+    l->v[l->n].size = size;
+    memcpy(l->v[l->n].root, cp.root, TL_HASH_BYTES);
+    l->n++;
+    l->where[0] = '\0'; /* a later failure of the source itself is not this checkpoint's */
+    return 0;
+}
+
+static int cmp_cp(const void *a, const void *b)
+{
+    uint64_t x = ((const cp_entry *)a)->size, y = ((const cp_entry *)b)->size;
+    return x < y ? -1 : x > y;
+}
+
+/* ---------- the ordered replay ---------- */
+
+typedef struct replay {
+    tl_verify_source *src;
+    tl_verify_report *rep;
+    const tl_verify_options *opt;
+    const tl_note_verifier *verifier;
+    tl_mem_state st;
+    tl_merkle_frontier tree;
+    cp_list *cps;
+    size_t next_cp;
+    uint64_t last_recorded_ms;
+    /* Stored-node comparison (ledger directories), from the frontier's emit callback. */
+    int node_rc;
+    tl_error node_err;
+    unsigned stored_level_min; /* levels below it are not stored (learned from the source) */
+    double t0, last_progress;
+} replay;
+
+static void compare_stored_node(void *ctx, unsigned level, uint64_t index, const uint8_t hash[TL_HASH_BYTES])
+{
+    replay *r = ctx;
+    if (level < r->stored_level_min || r->node_rc != 0)
+        return;
+    uint8_t stored[TL_HASH_BYTES];
+    int rc = r->src->stored_node(r->src->ctx, level, index, stored, &r->node_err);
+    if (rc == TL_ENOTFOUND) {
+        /* The store keeps only the larger subtrees; smaller ones are the records' business. */
+        r->stored_level_min = level + 1;
+        return;
+    }
+    if (rc != 0) {
+        r->node_rc = rc;
+        return;
+    }
+    if (memcmp(stored, hash, TL_HASH_BYTES) != 0) {
+        r->node_rc = tl_fail(&r->node_err, TL_ECORRUPT, "merkle.stored_node", "",
+                             "the stored Merkle node (level %u, index %" PRIu64
+                             ") differs from the one recomputed from the records",
+                             level, index);
+        return;
+    }
+    r->rep->stored_nodes++;
+}
+
+/* Compares every checkpoint of the tree's current size with the recomputed root. */
+static int check_checkpoints_here(replay *r, tl_error *err)
+{
+    cp_list *cps = r->cps;
+    while (r->next_cp < cps->n && cps->v[r->next_cp].size == r->tree.size) {
+        const cp_entry *cp = &cps->v[r->next_cp];
+        char where[TL_VERIFY_WHERE_BYTES];
+        snprintf(where, sizeof where, "checkpoints/%" PRIu64, cp->size);
+        uint8_t root[TL_HASH_BYTES];
+        tl_merkle_frontier_root(root, &r->tree);
+        if (memcmp(root, cp->root, TL_HASH_BYTES) != 0) {
+            int rc = tl_fail(err, TL_ECORRUPT, "checkpoint.root", "",
+                             "the Merkle root of records 0..%" PRIu64 " differs from the one checkpoint %" PRIu64
+                             " signs: a record before it was changed, removed or reordered",
+                             cp->size == 0 ? 0 : cp->size - 1, cp->size);
+            return report_failure(r->rep, rc, TL_VERIFY_NO_SEQ, where);
+        }
+        if (r->src->stored_root != NULL) {
+            uint8_t stored[TL_HASH_BYTES];
+            int rc = r->src->stored_root(r->src->ctx, cp->size, stored, err);
+            if (rc == 0 && memcmp(stored, root, TL_HASH_BYTES) != 0)
+                rc = tl_fail(err, TL_ECORRUPT, "merkle.stored_root", "",
+                             "the stored Merkle tree gives another root at size %" PRIu64
+                             " than the records and checkpoint do",
+                             cp->size);
+            if (rc != 0)
+                return report_failure(r->rep, rc, TL_VERIFY_NO_SEQ, "db/merkle");
+        }
+        r->rep->checkpoints++;
+        r->rep->checkpoint_size = cp->size;
+        r->next_cp++;
+    }
+    return 0;
+}
+
+/* Record 0 against the trust anchors: signed by the administrator key, naming the origin the
+ * checkpoint key belongs to. (tl_admit already made sure it is a genesis signed by data.admin.) */
+static int check_genesis_anchors(replay *r, const tl_event *ev, tl_error *err)
+{
+    if (memcmp(ev->key, r->src->admin, TL_PUBKEY_BYTES) != 0) {
+        char got[17], want[17];
+        tl_hex_encode(got, ev->key, 8);
+        tl_hex_encode(want, r->src->admin, 8);
+        return tl_fail(err, TL_EDENIED, "verify.admin_key", "key",
+                       "record 0 is signed by %s..., but the administrator key is %s...", got, want);
+    }
+    uint32_t o = tl_mp_map_get(&ev->doc, ev->data, "origin");
+    const char *name = r->verifier->name;
+    if (o == 0 || ev->doc.nodes[o].type != TL_MP_STR || ev->doc.nodes[o].v.s.len != strlen(name) ||
+        memcmp(ev->doc.nodes[o].v.s.ptr, name, strlen(name)) != 0)
+        return tl_fail(err, TL_ECONFLICT, "verify.origin", "data.origin",
+                       "the genesis names another origin than the checkpoint key's, %s", name);
+    return 0;
+}
+
+static int replay_chunk(replay *r, chunk *c, tl_error *err)
+{
+    tl_verify_report *rep = r->rep;
+    const char *where = r->src->records_where;
+    for (uint32_t i = 0; i < c->n; i++) {
+        uint64_t seq = c->first_seq + i;
+        if (i >= c->checked) {
+            *err = c->err;
+            return report_failure(rep, c->err.code, seq, where);
+        }
+        const tl_record *rec = &c->rec[i];
+        const tl_event *ev = &c->ev[i];
+        if (seq > 0 && rec->recorded_ms < r->last_recorded_ms) {
+            int rc = tl_fail(err, TL_ECORRUPT, "record.recorded_order", "record[2]",
+                             "recorded at %" PRIu64 " ms, before the previous record (%" PRIu64
+                             " ms): the ledger's clock never runs backwards",
+                             rec->recorded_ms, r->last_recorded_ms);
+            return report_failure(rep, rc, seq, where);
+        }
+        r->last_recorded_ms = rec->recorded_ms;
+        tl_admission adm;
+        int rc = tl_admit(&r->st.base, ev, seq, &adm, err);
+        if (rc == 0 && adm.duplicate)
+            rc = tl_fail(err, TL_ECONFLICT, "log.duplicate_id", "id",
+                         "the event id is already used by record %" PRIu64 ": the log holds it twice", adm.original_seq);
+        if (rc == 0 && rec->version != adm.version)
+            rc = tl_fail(err, TL_ECORRUPT, "record.version", "record[3]",
+                         "the record says version %" PRIu64 " of %s; replaying the log gives %" PRIu64, rec->version,
+                         ev->stream, adm.version);
+        if (rc == 0 && seq == 0)
+            rc = check_genesis_anchors(r, ev, err);
+        if (rc != 0)
+            return report_failure(rep, rc, seq, where);
+        if (adm.version == 1)
+            rep->streams++;
+        tl_merkle_frontier_append(&r->tree, c->leaf[i], r->src->stored_node ? compare_stored_node : NULL, r);
+        if (r->node_rc != 0) {
+            *err = r->node_err;
+            return report_failure(rep, r->node_rc, seq, "db/merkle");
+        }
+        rep->records++;
+        rep->record_bytes += c->off[i + 1] - c->off[i];
+        if ((rc = check_checkpoints_here(r, err)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static unsigned worker_count(const tl_verify_options *opt)
+{
+    long n = opt->threads > 0 ? (long)opt->threads : sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    if (n > (long)TL_VERIFY_THREADS_MAX)
+        n = TL_VERIFY_THREADS_MAX;
+    return (unsigned)n;
+}
+
+/* Replays every done chunk at the head of the order queue, in order, while holding the
+ * baton. Called and returns with p->mu held. */
+static void replay_ready(pipeline *p)
+{
+    while (!p->replaying && !atomic_load(&p->stop) && p->order_head != NULL && p->order_head->done) {
+        p->replaying = true;
+        chunk *c = p->order_head;
+        p->order_head = c->next_order;
+        if (p->order_head == NULL)
+            p->order_tail = NULL;
+        pthread_mutex_unlock(&p->mu);
+        int rc = replay_chunk(p->replay, c, p->err);
+        chunk_release_events(c);
+        pthread_mutex_lock(&p->mu);
+        c->next = p->free_list;
+        p->free_list = c;
+        p->replaying = false;
+        p->replayed_records = p->replay->rep->records;
+        p->replayed_bytes = p->replay->rep->record_bytes;
+        if (rc != 0) {
+            p->replay_rc = rc;
+            atomic_store(&p->stop, true);
+        }
+        pthread_cond_broadcast(&p->cv);
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    pipeline *p = arg;
+    pthread_mutex_lock(&p->mu);
+    for (;;) {
+        replay_ready(p);
+        if (atomic_load(&p->stop) || p->finished)
+            break;
+        chunk *c = p->work_head;
+        if (c != NULL) {
+            p->work_head = c->next;
+            if (p->work_head == NULL)
+                p->work_tail = NULL;
+            pthread_mutex_unlock(&p->mu);
+            check_chunk(p, c);
+            pthread_mutex_lock(&p->mu);
+            c->done = true; /* this worker replays it next, unless someone holds the baton */
+            continue;
+        }
+        if (p->reader_done && p->order_head == NULL && !p->replaying) {
+            p->finished = true;
+            pthread_cond_broadcast(&p->cv);
+            break;
+        }
+        pthread_cond_wait(&p->cv, &p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}
+
+/* Runs the pipeline over every record. 0 when all records passed (the caller then checks
+ * what only the end can tell). */
+static int run_pipeline(replay *r, tl_error *err)
+{
+    unsigned workers = worker_count(r->opt);
+    r->rep->threads = workers;
+    pipeline p;
+    memset(&p, 0, sizeof p);
+    p.src = r->src;
+    p.replay = r;
+    p.err = err;
+    atomic_init(&p.stop, false);
+    p.pool_n = (size_t)workers * CHUNKS_PER_THREAD + 2;
+    p.pool = calloc(p.pool_n, sizeof *p.pool);
+    pthread_t *threads = calloc(workers, sizeof *threads);
+    if (p.pool == NULL || threads == NULL) {
+        free(p.pool);
+        free(threads);
+        return report_failure(r->rep, tl_fail(err, TL_ENOMEM, "memory", "", "out of memory"), TL_VERIFY_NO_SEQ, "");
+    }
+    for (size_t i = 0; i < p.pool_n; i++) {
+        tl_buf_init(&p.pool[i].bytes);
+        p.pool[i].next = p.free_list;
+        p.free_list = &p.pool[i];
+    }
+    pthread_mutex_init(&p.mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p.cv, &ca);
+    pthread_condattr_destroy(&ca);
+
+    int rc = 0;
+    pthread_t reader;
+    bool reader_started = pthread_create(&reader, NULL, reader_main, &p) == 0;
+    unsigned started = 0;
+    while (reader_started && started < workers && pthread_create(&threads[started], NULL, worker_main, &p) == 0)
+        started++;
+    if (!reader_started || started == 0) {
+        rc = report_failure(r->rep, tl_fail(err, TL_EIO, "thread", "", "cannot start the audit's threads"),
+                            TL_VERIFY_NO_SEQ, "");
+        atomic_store(&p.stop, true);
+    }
+
+    pthread_mutex_lock(&p.mu);
+    while (!p.finished && !atomic_load(&p.stop)) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += (long)(PROGRESS_INTERVAL_SECONDS * 1e9);
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&p.cv, &p.mu, &until);
+        double now = mono_seconds();
+        if (r->opt->progress != NULL && now - r->last_progress >= PROGRESS_INTERVAL_SECONDS && !p.finished) {
+            r->last_progress = now;
+            tl_verify_progress pr = {.records = p.replayed_records, .bytes = p.replayed_bytes,
+                                     .records_total = r->src->records_hint, .bytes_total = r->src->bytes_hint,
+                                     .seconds = now - r->t0};
+            pthread_mutex_unlock(&p.mu);
+            r->opt->progress(r->opt->progress_ctx, &pr);
+            pthread_mutex_lock(&p.mu);
+        }
+    }
+    atomic_store(&p.stop, true);
+    pthread_cond_broadcast(&p.cv);
+    pthread_mutex_unlock(&p.mu);
+    if (reader_started)
+        pthread_join(reader, NULL);
+    for (unsigned i = 0; i < started; i++)
+        pthread_join(threads[i], NULL);
+
+    if (rc == 0)
+        rc = p.replay_rc;
+    if (rc == 0 && p.reader_rc != 0) {
+        /* The source could not hand over the record after the last good one. */
+        *err = p.reader_err;
+        rc = report_failure(r->rep, p.reader_rc, p.delivered, r->src->records_where);
+    }
+    for (size_t i = 0; i < p.pool_n; i++) {
+        chunk_release_events(&p.pool[i]);
+        tl_buf_free(&p.pool[i].bytes);
+    }
+    pthread_cond_destroy(&p.cv);
+    pthread_mutex_destroy(&p.mu);
+    free(p.pool);
+    free(threads);
+    return rc;
+}
+
+int tl_verify_run(tl_verify_report *rep, tl_verify_source *src, const tl_verify_options *opt, tl_error *err)
+{
+    static const tl_verify_options defaults;
+    if (opt == NULL)
+        opt = &defaults;
+    memset(rep, 0, sizeof *rep);
+    rep->seq = TL_VERIFY_NO_SEQ;
+    double t0 = mono_seconds();
+    tl_note_verifier verifier;
+    cp_list cps = {.verifier = &verifier, .err = err};
+    replay r = {.src = src,
+                .rep = rep,
+                .opt = opt,
+                .verifier = &verifier,
+                .cps = &cps,
+                .stored_level_min = 1, /* leaves are the records themselves */
+                .t0 = t0,
+                .last_progress = t0};
+    bool state_ready = false;
+    int rc;
+
+    /* 1. The trust anchors. */
+    if ((rc = tl_note_vkey_parse(&verifier, src->vkey, src->vkey_len, err)) != 0) {
+        rc = report_failure(rep, rc, TL_VERIFY_NO_SEQ, TL_BUNDLE_VKEY);
+        goto done;
+    }
+    snprintf(rep->origin, sizeof rep->origin, "%s", verifier.name);
+
+    /* 2. Every checkpoint's signature, before any record is read. */
+    rc = src->checkpoints(src->ctx, collect_checkpoint, &cps, err);
+    if (rc != 0) {
+        rc = report_failure(rep, rc, TL_VERIFY_NO_SEQ, cps.where[0] ? cps.where : "checkpoints");
+        goto done;
+    }
+    if (cps.n == 0) {
+        rc = tl_fail(err, TL_ECORRUPT, "checkpoint.none", "",
+                     "there is no checkpoint: nothing signed by the ledger vouches for the records");
+        rc = report_failure(rep, rc, TL_VERIFY_NO_SEQ, "checkpoints");
+        goto done;
+    }
+    qsort(cps.v, cps.n, sizeof *cps.v, cmp_cp);
+
+    /* 3. The records, in order, and each checkpoint's root as the tree reaches its size. */
+    if ((rc = tl_mem_state_init(&r.st)) != 0) {
+        rc = report_failure(rep, tl_fail(err, rc, "memory", "", "out of memory"), TL_VERIFY_NO_SEQ, "");
+        goto done;
+    }
+    state_ready = true;
+    tl_merkle_frontier_init(&r.tree);
+    if ((rc = check_checkpoints_here(&r, err)) != 0)
+        goto done;
+    if ((rc = run_pipeline(&r, err)) != 0)
+        goto done;
+    if (rep->records == 0) {
+        rc = tl_fail(err, TL_ECORRUPT, "log.empty", "", "the log holds no records; record 0 must be the genesis");
+        rc = report_failure(rep, rc, 0, src->records_where);
+        goto done;
+    }
+
+    /* 4. A checkpoint beyond the end means records were cut off. */
+    if (r.next_cp < cps.n) {
+        char where[TL_VERIFY_WHERE_BYTES];
+        snprintf(where, sizeof where, "checkpoints/%" PRIu64, cps.v[r.next_cp].size);
+        rc = tl_fail(err, TL_ECORRUPT, "checkpoint.beyond_log", "",
+                     "checkpoint %" PRIu64 " signs a tree of %" PRIu64 " records, but the log holds only %" PRIu64
+                     ": records were removed from its end",
+                     cps.v[r.next_cp].size, cps.v[r.next_cp].size, rep->records);
+        rc = report_failure(rep, rc, TL_VERIFY_NO_SEQ, where);
+        goto done;
+    }
+    tl_merkle_frontier_root(rep->root, &r.tree);
+    rep->uncovered = rep->records - rep->checkpoint_size;
+    rc = 0;
+done:
+    if (rc != 0 && !rep->failed && rep->seq == TL_VERIFY_NO_SEQ && rep->where[0] == '\0')
+        rep->failed = is_verdict(rc);
+    if (state_ready)
+        tl_mem_state_free(&r.st);
+    free(cps.v);
+    rep->seconds = mono_seconds() - t0;
+    return rc;
+}
+
+/* ---------- sources ---------- */
+
+static int bundle_scan(void *ctx, tl_record_fn fn, void *fn_ctx, tl_error *err)
+{
+    return tl_bundle_scan(ctx, fn, fn_ctx, err);
+}
+
+static int bundle_checkpoints(void *ctx, tl_checkpoint_fn fn, void *fn_ctx, tl_error *err)
+{
+    return tl_bundle_checkpoint_scan(ctx, fn, fn_ctx, err);
+}
+
+static void bundle_close(void *ctx) { tl_bundle_close(ctx); }
+
+int tl_verify_source_bundle(tl_verify_source *out, const char *dir, tl_verify_report *report, tl_error *err)
+{
+    memset(out, 0, sizeof *out);
+    memset(report, 0, sizeof *report);
+    report->seq = TL_VERIFY_NO_SEQ;
+    tl_bundle *b;
+    int rc = tl_bundle_open(&b, dir, report->where, sizeof report->where, err);
+    if (rc != 0) {
+        report->failed = is_verdict(rc) && rc != TL_ENOTFOUND;
+        return rc;
+    }
+    size_t len;
+    const char *vkey = tl_bundle_vkey(b, &len);
+    if (len > TL_VERIFY_VKEY_BYTES_MAX)
+        len = TL_VERIFY_VKEY_BYTES_MAX; /* the bundle bounds it already */
+    memcpy(out->vkey, vkey, len);
+    out->vkey[len] = '\0';
+    out->vkey_len = len;
+    tl_bundle_admin_key(b, out->admin);
+    out->kind = "bundle";
+    out->records_where = TL_BUNDLE_RECORDS;
+    out->ctx = b;
+    out->bytes_hint = tl_bundle_records_bytes(b);
+    out->scan = bundle_scan;
+    out->checkpoints = bundle_checkpoints;
+    out->close = bundle_close;
+    return 0;
+}
+
+static int ledger_scan(void *ctx, tl_record_fn fn, void *fn_ctx, tl_error *err)
+{
+    return tl_ledger_scan(ctx, 0, UINT64_MAX, fn, fn_ctx, err);
+}
+
+static int ledger_checkpoints(void *ctx, tl_checkpoint_fn fn, void *fn_ctx, tl_error *err)
+{
+    return tl_ledger_checkpoint_scan(ctx, fn, fn_ctx, err);
+}
+
+static int ledger_node(void *ctx, unsigned level, uint64_t index, uint8_t out[TL_HASH_BYTES], tl_error *err)
+{
+    return tl_ledger_merkle_node(ctx, level, index, out, err);
+}
+
+static int ledger_root(void *ctx, uint64_t size, uint8_t out[TL_HASH_BYTES], tl_error *err)
+{
+    return tl_ledger_root(ctx, size, out, err);
+}
+
+int tl_verify_source_ledger(tl_verify_source *out, tl_ledger *l, tl_verify_report *report, tl_error *err)
+{
+    memset(out, 0, sizeof *out);
+    memset(report, 0, sizeof *report);
+    report->seq = TL_VERIFY_NO_SEQ;
+    int rc = tl_ledger_vkey(l, out->vkey, sizeof out->vkey);
+    if (rc != 0) {
+        snprintf(report->where, sizeof report->where, "%s", TL_BUNDLE_VKEY);
+        report->failed = true;
+        return tl_fail(err, TL_ECORRUPT, "verify.vkey", "", "cannot read %s/ledger.vkey: %s", tl_ledger_dir(l),
+                       tl_strerror(rc));
+    }
+    out->vkey_len = strlen(out->vkey);
+    tl_ledger_admin_key(l, out->admin);
+    out->kind = "ledger";
+    out->records_where = "db/records";
+    out->ctx = l;
+    out->records_hint = tl_ledger_size(l);
+    out->scan = ledger_scan;
+    out->checkpoints = ledger_checkpoints;
+    out->stored_node = ledger_node;
+    out->stored_root = ledger_root;
+    return 0;
+}
+
+void tl_verify_source_close(tl_verify_source *src)
+{
+    if (src->close != NULL && src->ctx != NULL)
+        src->close(src->ctx);
+    memset(src, 0, sizeof *src);
+}
+
+int tl_verify_open_ledger(tl_ledger **out, const char *dir, tl_error *err)
+{
+    tl_ledger_options opt = {.mode = TL_OPEN_READ_ONLY};
+    int rc = tl_ledger_open(out, dir, &opt, err);
+    if (rc == TL_ESTATE || rc == TL_EIO) { /* a running writer holds or is changing it: follow it */
+        opt.mode = TL_OPEN_SECONDARY;
+        rc = tl_ledger_open(out, dir, &opt, err);
+    }
+    return rc;
+}
+
+static bool exists(const char *dir, const char *name)
+{
+    char path[4096];
+    struct stat st;
+    return (size_t)snprintf(path, sizeof path, "%s/%s", dir, name) < sizeof path && stat(path, &st) == 0;
+}
+
+int tl_verify_path(tl_verify_report *report, const char *path, const tl_verify_options *opt, tl_error *err)
+{
+    memset(report, 0, sizeof *report);
+    report->seq = TL_VERIFY_NO_SEQ;
+    tl_verify_source src;
+    tl_ledger *l = NULL;
+    int rc;
+    if (exists(path, "db")) {
+        if ((rc = tl_verify_open_ledger(&l, path, err)) != 0) {
+            snprintf(report->where, sizeof report->where, "db");
+            report->failed = rc == TL_ECORRUPT;
+            return rc;
+        }
+        rc = tl_verify_source_ledger(&src, l, report, err);
+    } else if (exists(path, TL_BUNDLE_RECORDS)) {
+        rc = tl_verify_source_bundle(&src, path, report, err);
+    } else {
+        return tl_fail(err, TL_ENOTFOUND, "verify.source", "",
+                       "%s is neither a ledger directory (no db/) nor an audit bundle (no records file)", path);
+    }
+    if (rc == 0) {
+        rc = tl_verify_run(report, &src, opt, err);
+        tl_verify_source_close(&src);
+    }
+    tl_ledger_close(l);
+    return rc;
+}

@@ -1,0 +1,446 @@
+/*
+ * The institutions projection: per participant, the contracts it sold and bought, its
+ * licences, equity deals and payments received.
+ *
+ * STORED (sub-keys after the generation prefix, store.c):
+ *   'P' || participant id -> kind (1) || region (8) || name (text)
+ *   'C' || reg_no (16)    -> class (1) || confidentiality (1) || cancelled (1) || total_fen (8) ||
+ *                            tech_fen (8) || seller (str) || buyer (str)
+ *   'A' || achievement id -> owner (str)
+ *   'I' || participant id -> COUNTERS x 8 bytes (see enum below)
+ *
+ * Counters come in two halves: contracts whose confidentiality is public, and the others, so a
+ * public reader's figures can leave the confidential ones out while other readers see the sum.
+ * Sold/bought figures cover contracts not cancelled, at their latest amounts; a licence is a
+ * contract of class `license`. Payments count for the contract's seller (cancelled or not:
+ * money received is money received). An equity deal counts for the achievement's owner and, when
+ * it is another participant, for the company whose shares were issued.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pj_internal.h"
+
+#define INSTITUTIONS_VERSION 1u
+#define CONTRACTS_CACHE_MAX 100000u
+#define SMALL_CACHE_MAX 200000u
+
+enum {
+    K_SOLD_N,
+    K_SOLD_TOTAL,
+    K_SOLD_TECH,
+    K_SOLD_LIC,
+    K_BOUGHT_N,
+    K_BOUGHT_TOTAL,
+    K_BOUGHT_TECH,
+    K_BOUGHT_LIC,
+    K_CANCELLED,
+    K_PAYMENTS,
+    K_PAYMENTS_FEN,
+    K_PER_VIS
+};
+#define K_EQUITY_N (2 * K_PER_VIS)
+#define K_EQUITY_VAL (2 * K_PER_VIS + 1)
+#define COUNTERS (2 * K_PER_VIS + 2)
+
+typedef struct part_rec {
+    uint8_t kind;
+    uint64_t region;
+    char name[TL_SCHEMA_TEXT_BYTES_MAX + 1];
+} part_rec;
+
+typedef struct contract_rec {
+    uint8_t cls, conf, cancelled;
+    int64_t total, tech;
+    char seller[TL_ID_BYTES_MAX + 1];
+    char buyer[TL_ID_BYTES_MAX + 1];
+} contract_rec;
+
+typedef struct owner_rec {
+    char owner[TL_ID_BYTES_MAX + 1];
+} owner_rec;
+
+typedef struct inst_rec {
+    int64_t c[COUNTERS];
+} inst_rec;
+
+typedef struct inst_state {
+    pj_table parts, contracts, owners, insts;
+} inst_state;
+
+static int enc_part(tl_buf *o, const void *p)
+{
+    const part_rec *r = p;
+    int rc = pj_w_u8(o, r->kind);
+    rc = rc ? rc : pj_w_u64(o, r->region);
+    return rc ? rc : pj_w_text(o, r->name, strlen(r->name));
+}
+
+static int dec_part(void *p, const uint8_t *b, size_t n)
+{
+    part_rec *r = p;
+    pj_rd rd = {b, b + n, false};
+    r->kind = pj_r_u8(&rd);
+    r->region = pj_r_u64(&rd);
+    pj_r_text(&rd, r->name, sizeof r->name);
+    return rd.bad ? TL_ECORRUPT : 0;
+}
+
+static int enc_contract(tl_buf *o, const void *p)
+{
+    const contract_rec *r = p;
+    int rc = pj_w_u8(o, r->cls);
+    rc = rc ? rc : pj_w_u8(o, r->conf);
+    rc = rc ? rc : pj_w_u8(o, r->cancelled);
+    rc = rc ? rc : pj_w_u64(o, (uint64_t)r->total);
+    rc = rc ? rc : pj_w_u64(o, (uint64_t)r->tech);
+    rc = rc ? rc : pj_w_str(o, r->seller, strlen(r->seller));
+    return rc ? rc : pj_w_str(o, r->buyer, strlen(r->buyer));
+}
+
+static int dec_contract(void *p, const uint8_t *b, size_t n)
+{
+    contract_rec *r = p;
+    pj_rd rd = {b, b + n, false};
+    r->cls = pj_r_u8(&rd);
+    r->conf = pj_r_u8(&rd);
+    r->cancelled = pj_r_u8(&rd);
+    r->total = (int64_t)pj_r_u64(&rd);
+    r->tech = (int64_t)pj_r_u64(&rd);
+    pj_r_str(&rd, r->seller, sizeof r->seller);
+    pj_r_str(&rd, r->buyer, sizeof r->buyer);
+    return rd.bad ? TL_ECORRUPT : 0;
+}
+
+static int enc_owner(tl_buf *o, const void *p)
+{
+    const owner_rec *r = p;
+    return pj_w_str(o, r->owner, strlen(r->owner));
+}
+
+static int dec_owner(void *p, const uint8_t *b, size_t n)
+{
+    owner_rec *r = p;
+    pj_rd rd = {b, b + n, false};
+    pj_r_str(&rd, r->owner, sizeof r->owner);
+    return rd.bad ? TL_ECORRUPT : 0;
+}
+
+static int enc_inst(tl_buf *o, const void *p)
+{
+    const inst_rec *r = p;
+    int rc = 0;
+    for (int i = 0; i < COUNTERS && rc == 0; i++)
+        rc = pj_w_u64(o, (uint64_t)r->c[i]);
+    return rc;
+}
+
+static int dec_inst(void *p, const uint8_t *b, size_t n)
+{
+    inst_rec *r = p;
+    pj_rd rd = {b, b + n, false};
+    for (int i = 0; i < COUNTERS; i++)
+        r->c[i] = (int64_t)pj_r_u64(&rd);
+    return rd.bad ? TL_ECORRUPT : 0;
+}
+
+static int i_init(pj_inst *in)
+{
+    inst_state *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return TL_ENOMEM;
+    in->state = s;
+    int rc = pj_table_init(&s->parts, 'P', sizeof(part_rec), SMALL_CACHE_MAX, enc_part, dec_part);
+    rc = rc ? rc : pj_table_init(&s->contracts, 'C', sizeof(contract_rec), CONTRACTS_CACHE_MAX, enc_contract,
+                                 dec_contract);
+    rc = rc ? rc : pj_table_init(&s->owners, 'A', sizeof(owner_rec), SMALL_CACHE_MAX, enc_owner, dec_owner);
+    rc = rc ? rc : pj_table_init(&s->insts, 'I', sizeof(inst_rec), SMALL_CACHE_MAX, enc_inst, dec_inst);
+    s->parts.complete = s->contracts.complete = s->owners.complete = s->insts.complete = in->fresh;
+    return rc;
+}
+
+static void i_destroy(pj_inst *in)
+{
+    inst_state *s = in->state;
+    pj_table_free(&s->parts);
+    pj_table_free(&s->contracts);
+    pj_table_free(&s->owners);
+    pj_table_free(&s->insts);
+    free(s);
+    in->state = NULL;
+}
+
+static void i_reset(pj_inst *in)
+{
+    inst_state *s = in->state;
+    pj_table_reset(&s->parts);
+    pj_table_reset(&s->contracts);
+    pj_table_reset(&s->owners);
+    pj_table_reset(&s->insts);
+}
+
+static int i_flush(pj_inst *in, tl_error *err)
+{
+    inst_state *s = in->state;
+    int rc = pj_table_flush(in, &s->parts, err);
+    rc = rc ? rc : pj_table_flush(in, &s->contracts, err);
+    rc = rc ? rc : pj_table_flush(in, &s->owners, err);
+    return rc ? rc : pj_table_flush(in, &s->insts, err);
+}
+
+static void copy_id(char *out, const uint8_t *p, size_t n)
+{
+    if (n > TL_ID_BYTES_MAX)
+        n = TL_ID_BYTES_MAX;
+    memcpy(out, p, n);
+    out[n] = '\0';
+}
+
+/* Adds deltas to counters base+idx[k] of participant id. */
+static int bump(pj_inst *in, inst_state *s, const char *id, unsigned base, const unsigned *idx,
+                const int64_t *delta, size_t n, tl_error *err)
+{
+    if (id[0] == '\0')
+        return 0;
+    pj_entry *e;
+    bool created;
+    int rc = pj_table_upsert(in, &s->insts, id, strlen(id), &e, &created, err);
+    if (rc != 0)
+        return rc;
+    inst_rec *r = (inst_rec *)e->val;
+    for (size_t k = 0; k < n; k++)
+        if (tl_amount_add(&r->c[base + idx[k]], delta[k]) != 0)
+            return tl_fail(err, TL_ETOOBIG, "view.overflow", "", "an institution total would overflow");
+    pj_table_touch(&s->insts, e);
+    return 0;
+}
+
+/* Counts a contract in (sign = 1) or out (sign = -1) of its seller's and buyer's figures. */
+static int count_contract(pj_inst *in, inst_state *s, const contract_rec *c, int64_t sign, tl_error *err)
+{
+    unsigned base = c->conf == TL_CONF_PUBLIC ? 0 : K_PER_VIS;
+    int64_t lic = c->cls == TL_CLASS_LICENSE ? 1 : 0;
+    static const unsigned sold[] = {K_SOLD_N, K_SOLD_TOTAL, K_SOLD_TECH, K_SOLD_LIC};
+    static const unsigned bought[] = {K_BOUGHT_N, K_BOUGHT_TOTAL, K_BOUGHT_TECH, K_BOUGHT_LIC};
+    int64_t d[4] = {sign, sign * c->total, sign * c->tech, sign * lic};
+    int rc = bump(in, s, c->seller, base, sold, d, 4, err);
+    return rc ? rc : bump(in, s, c->buyer, base, bought, d, 4, err);
+}
+
+static int i_apply(pj_inst *in, const pj_event *ev, tl_error *err)
+{
+    inst_state *s = in->state;
+    const uint8_t *id;
+    size_t idn;
+    pj_entry *e;
+    int rc;
+    switch (ev->type) {
+    case TL_EV_PARTICIPANT_REGISTERED: {
+        if (!pj_str(ev, "id", &id, &idn))
+            return 0;
+        if ((rc = pj_table_create(in, &s->parts, id, idn, &e, err)) != 0)
+            return rc;
+        part_rec *p = (part_rec *)e->val;
+        p->kind = (uint8_t)pj_code(ev, "kind", &tl_codes_participant_kind, TL_KIND_OTHER);
+        const uint8_t *r, *nm;
+        size_t rn, nn;
+        uint32_t code = 0;
+        if (pj_str(ev, "region", &r, &rn) && tl_region_parse(&code, (const char *)r, rn) == 0)
+            p->region = code;
+        if (pj_str(ev, "name", &nm, &nn)) {
+            if (nn >= sizeof p->name)
+                nn = sizeof p->name - 1;
+            memcpy(p->name, nm, nn);
+            p->name[nn] = '\0';
+        }
+        pj_table_touch(&s->parts, e);
+        return 0;
+    }
+    case TL_EV_ACHIEVEMENT_REGISTERED: {
+        const uint8_t *owner;
+        size_t on;
+        if (!pj_str(ev, "id", &id, &idn) || !pj_str(ev, "owner", &owner, &on))
+            return 0;
+        if ((rc = pj_table_create(in, &s->owners, id, idn, &e, err)) != 0)
+            return rc;
+        copy_id(((owner_rec *)e->val)->owner, owner, on);
+        pj_table_touch(&s->owners, e);
+        return 0;
+    }
+    case TL_EV_CONTRACT_REGISTERED: {
+        if (!pj_str(ev, "reg_no", &id, &idn))
+            return 0;
+        /* A registration creates the contract: the sequencer refuses a second one. */
+        if ((rc = pj_table_create(in, &s->contracts, id, idn, &e, err)) != 0)
+            return rc;
+        contract_rec *c = (contract_rec *)e->val;
+        c->cls = (uint8_t)pj_code(ev, "class", &tl_codes_class, 0);
+        c->conf = (uint8_t)pj_code(ev, "confidentiality", &tl_codes_confidentiality, TL_CONF_PUBLIC);
+        c->total = (int64_t)pj_uint(ev, "total_fen", 0);
+        c->tech = (int64_t)pj_uint(ev, "tech_fen", 0);
+        const uint8_t *p;
+        size_t n;
+        if (pj_str(ev, "seller", &p, &n))
+            copy_id(c->seller, p, n);
+        if (pj_str(ev, "buyer", &p, &n))
+            copy_id(c->buyer, p, n);
+        pj_table_touch(&s->contracts, e);
+        return count_contract(in, s, c, 1, err);
+    }
+    case TL_EV_CONTRACT_AMENDED:
+    case TL_EV_CONTRACT_CANCELLED:
+    case TL_EV_PAYMENT_RECEIVED: {
+        if (!pj_stream_id(ev, &id, &idn))
+            return 0;
+        if ((rc = pj_table_get(in, &s->contracts, id, idn, &e, err)) != 0)
+            return rc;
+        if (e == NULL)
+            return 0;
+        contract_rec *c = (contract_rec *)e->val;
+        unsigned base = c->conf == TL_CONF_PUBLIC ? 0 : K_PER_VIS;
+        if (ev->type == TL_EV_PAYMENT_RECEIVED) {
+            static const unsigned pay[] = {K_PAYMENTS, K_PAYMENTS_FEN};
+            int64_t d[2] = {1, (int64_t)pj_uint(ev, "amount_fen", 0)};
+            return bump(in, s, c->seller, base, pay, d, 2, err);
+        }
+        if (c->cancelled)
+            return 0;
+        if ((rc = count_contract(in, s, c, -1, err)) != 0)
+            return rc;
+        if (ev->type == TL_EV_CONTRACT_CANCELLED) {
+            c->cancelled = 1;
+            static const unsigned can[] = {K_CANCELLED};
+            int64_t one = 1;
+            rc = bump(in, s, c->seller, base, can, &one, 1, err);
+            if (rc == 0 && strcmp(c->seller, c->buyer) != 0)
+                rc = bump(in, s, c->buyer, base, can, &one, 1, err);
+        } else {
+            c->total = (int64_t)pj_uint(ev, "total_fen", (uint64_t)c->total);
+            c->tech = (int64_t)pj_uint(ev, "tech_fen", (uint64_t)c->tech);
+            rc = count_contract(in, s, c, 1, err);
+        }
+        pj_table_touch(&s->contracts, e);
+        return rc;
+    }
+    case TL_EV_EQUITY_RECORDED: {
+        const uint8_t *ach, *co;
+        size_t an, cn;
+        if (!pj_str(ev, "achievement", &ach, &an) || !pj_str(ev, "company", &co, &cn))
+            return 0;
+        char company[TL_ID_BYTES_MAX + 1], owner[TL_ID_BYTES_MAX + 1] = "";
+        copy_id(company, co, cn);
+        if ((rc = pj_table_get(in, &s->owners, ach, an, &e, err)) != 0)
+            return rc;
+        if (e != NULL)
+            memcpy(owner, ((owner_rec *)e->val)->owner, sizeof owner);
+        static const unsigned eq[] = {0, 1};
+        int64_t d[2] = {1, (int64_t)pj_uint(ev, "valuation_fen", 0)};
+        rc = bump(in, s, owner, K_EQUITY_N, eq, d, 2, err);
+        if (rc == 0 && strcmp(owner, company) != 0)
+            rc = bump(in, s, company, K_EQUITY_N, eq, d, 2, err);
+        return rc;
+    }
+    default:
+        return 0;
+    }
+}
+
+const pj_def pj_def_institutions = {.name = "institutions",
+                                    .id = 2,
+                                    .version = INSTITUTIONS_VERSION,
+                                    .init = i_init,
+                                    .destroy = i_destroy,
+                                    .apply = i_apply,
+                                    .flush = i_flush,
+                                    .reset = i_reset};
+
+/* ---------- reading ---------- */
+
+static json_t *side(const inst_rec *r, bool all, unsigned n, unsigned total, unsigned tech, unsigned lic)
+{
+    int64_t v[4] = {r->c[n], r->c[total], r->c[tech], r->c[lic]};
+    if (all)
+        for (int i = 0; i < 4; i++)
+            v[i] += r->c[(unsigned[]){n, total, tech, lic}[i] + K_PER_VIS];
+    return json_pack("{s:I,s:I,s:I,s:I}", "contracts", (json_int_t)v[0], "total_fen", (json_int_t)v[1], "tech_fen",
+                     (json_int_t)v[2], "licences", (json_int_t)v[3]);
+}
+
+int tl_view_institution(json_t **out, tl_views *v, tl_access access, const char *id, tl_error *err)
+{
+    *out = NULL;
+    if (id == NULL || !tl_id_valid(id, strlen(id)))
+        return tl_fail(err, TL_EINVAL, "view.param", "id", "not a participant id");
+    pj_read rd;
+    int rc = pj_read_begin(&rd, v, err);
+    if (rc != 0)
+        return rc;
+    uint8_t prefix[PJ_PREFIX_BYTES];
+    uint64_t pos = 0;
+    tl_buf pb, ib;
+    tl_buf_init(&pb);
+    tl_buf_init(&ib);
+    part_rec p;
+    inst_rec r;
+    memset(&p, 0, sizeof p);
+    memset(&r, 0, sizeof r);
+    bool have_p = false, have_i = false;
+    uint8_t sub[1 + TL_ID_BYTES_MAX];
+    size_t n = strlen(id);
+    memcpy(sub + 1, id, n);
+    rc = pj_read_proj(&rd, &pj_def_institutions, prefix, &pos, err);
+    if (rc == 0) {
+        sub[0] = 'P';
+        rc = pj_read_get(&rd, prefix, sub, n + 1, &pb, err);
+        if (rc == 0) {
+            have_p = true;
+            if (dec_part(&p, pb.data, pb.len) != 0)
+                rc = tl_fail(err, TL_ECORRUPT, "storage.corrupt", "", "damaged participant record");
+        } else if (rc == TL_ENOTFOUND) {
+            rc = 0;
+        }
+    }
+    if (rc == 0) {
+        sub[0] = 'I';
+        rc = pj_read_get(&rd, prefix, sub, n + 1, &ib, err);
+        if (rc == 0) {
+            have_i = true;
+            if (dec_inst(&r, ib.data, ib.len) != 0)
+                rc = tl_fail(err, TL_ECORRUPT, "storage.corrupt", "", "damaged institution record");
+        } else if (rc == TL_ENOTFOUND) {
+            rc = 0;
+        }
+    }
+    pj_read_end(&rd);
+    tl_buf_free(&pb);
+    tl_buf_free(&ib);
+    if (rc != 0)
+        return rc;
+    if (!have_p && !have_i)
+        return tl_fail(err, TL_ENOTFOUND, "view.not_found", "id", "no participant '%s'", id);
+    bool all = access == TL_ACCESS_AUDITOR || access == TL_ACCESS_STATISTICS;
+    int64_t x[4] = {r.c[K_CANCELLED], r.c[K_PAYMENTS], r.c[K_PAYMENTS_FEN], 0};
+    if (all) {
+        x[0] += r.c[K_PER_VIS + K_CANCELLED];
+        x[1] += r.c[K_PER_VIS + K_PAYMENTS];
+        x[2] += r.c[K_PER_VIS + K_PAYMENTS_FEN];
+    }
+    json_t *res = json_object();
+    json_object_set_new(res, "id", json_string(id));
+    json_object_set_new(res, "name", have_p ? json_string(p.name) : json_null());
+    const char *kind = have_p ? tl_code_name(&tl_codes_participant_kind, p.kind) : NULL;
+    json_object_set_new(res, "kind", kind ? json_string(kind) : json_null());
+    char region[16];
+    snprintf(region, sizeof region, "%06u", (unsigned)p.region);
+    json_object_set_new(res, "region", have_p && p.region ? json_string(region) : json_null());
+    json_object_set_new(res, "sold", side(&r, all, K_SOLD_N, K_SOLD_TOTAL, K_SOLD_TECH, K_SOLD_LIC));
+    json_object_set_new(res, "bought", side(&r, all, K_BOUGHT_N, K_BOUGHT_TOTAL, K_BOUGHT_TECH, K_BOUGHT_LIC));
+    json_object_set_new(res, "cancelled", json_integer(x[0]));
+    json_object_set_new(res, "equity_deals", json_integer(r.c[K_EQUITY_N]));
+    json_object_set_new(res, "equity_valuation_fen", json_integer(r.c[K_EQUITY_VAL]));
+    json_object_set_new(res, "payments", json_integer(x[1]));
+    json_object_set_new(res, "payments_received_fen", json_integer(x[2]));
+    json_object_set_new(res, "position", json_integer((json_int_t)pos));
+    *out = res;
+    return 0;
+}

@@ -1,0 +1,313 @@
+/*
+ * Internals shared by the projection engine (engine.c), the store (store.c), the folds
+ * (pj_turnover.c, pj_institutions.c, pj_funds.c, pj_catalogue.c) and the renderers (render.c).
+ * Not part of the public interface (tl_views.h).
+ */
+#ifndef PJ_INTERNAL_H
+#define PJ_INTERNAL_H
+
+#include <pthread.h>
+#include <rocksdb/c.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tl_domain.h"
+#include "tl_schema.h"
+#include "tl_views.h"
+
+/* ---------- decoded records (decode.c) ---------- */
+
+#define PJ_FIELDS_MAX 24 /* data fields of one event; the catalogue's largest type has 15 */
+#define PJ_BEIJING_OFFSET_MS (8ull * 3600u * 1000u)
+#define PJ_DAY_MS (86400ull * 1000u)
+
+typedef struct pj_val {
+    uint8_t type; /* tl_mp_type */
+    uint64_t u;   /* UINT */
+    bool b;       /* BOOL */
+    const uint8_t *p; /* STR, BIN: into the record */
+    uint32_t len;
+} pj_val;
+
+/* One record, walked without copies. The log was verified at append, so this reader checks
+ * bounds (it never reads past the record) but not canonical form or the signature. */
+typedef struct pj_event {
+    uint64_t seq;
+    uint64_t recorded_ms;
+    uint64_t version;
+    uint32_t recorded_day; /* Beijing (UTC+8) calendar day of recorded, days since 1970-01-01 */
+    int type;              /* tl_event_type, or -1 for a type this build does not know */
+    const uint8_t *stream;
+    uint32_t stream_len;
+    uint32_t nfields;
+    struct {
+        const uint8_t *key;
+        uint32_t klen;
+        pj_val v;
+    } f[PJ_FIELDS_MAX];
+} pj_event;
+
+int pj_decode(pj_event *ev, const uint8_t *rec, size_t len, tl_error *err);
+/* The value of data field name, or NULL when absent. */
+const pj_val *pj_field(const pj_event *ev, const char *name);
+/* A str field as pointer and length; false when absent or not a str. */
+bool pj_str(const pj_event *ev, const char *name, const uint8_t **p, size_t *len);
+/* A uint field; def when absent. */
+uint64_t pj_uint(const pj_event *ev, const char *name, uint64_t def);
+bool pj_bool(const pj_event *ev, const char *name, bool def);
+/* A code field parsed against list; def when absent or unknown. */
+int pj_code(const pj_event *ev, const char *name, const tl_codelist *list, int def);
+/* A date field as a day number; false when absent or invalid. */
+bool pj_date(const pj_event *ev, const char *name, int32_t *day);
+/* The part of the stream after the first '/', e.g. the reg_no of contract/<reg_no>. */
+bool pj_stream_id(const pj_event *ev, const uint8_t **p, size_t *len);
+/* The Beijing calendar day of a recorded time. */
+uint32_t pj_beijing_day(uint64_t recorded_ms);
+
+/* ---------- byte helpers ---------- */
+
+static inline void pj_be32_put(uint8_t *o, uint32_t v)
+{
+    o[0] = (uint8_t)(v >> 24);
+    o[1] = (uint8_t)(v >> 16);
+    o[2] = (uint8_t)(v >> 8);
+    o[3] = (uint8_t)v;
+}
+static inline uint32_t pj_be32_get(const uint8_t *i)
+{
+    return (uint32_t)i[0] << 24 | (uint32_t)i[1] << 16 | (uint32_t)i[2] << 8 | i[3];
+}
+void pj_be64_put(uint8_t *o, uint64_t v);
+uint64_t pj_be64_get(const uint8_t *i);
+
+/* A write cursor over a tl_buf and a bounded read cursor: the value encodings of store.c. */
+typedef struct pj_rd {
+    const uint8_t *p, *end;
+    bool bad; /* sticky: a read ran past the end */
+} pj_rd;
+int pj_w_u8(tl_buf *b, uint8_t v);
+int pj_w_u64(tl_buf *b, uint64_t v);
+int pj_w_str(tl_buf *b, const void *s, size_t len); /* 1-byte length (<= 255) then bytes */
+int pj_w_text(tl_buf *b, const void *s, size_t len); /* 2-byte length, for text fields */
+uint8_t pj_r_u8(pj_rd *r);
+/* Reads a pj_w_text string into out (cap bytes incl. NUL); too long for out is an error. */
+void pj_r_text(pj_rd *r, char *out, size_t cap);
+uint64_t pj_r_u64(pj_rd *r);
+/* Copies a pj_w_str string into out (cap bytes incl. NUL); truncates safely. */
+void pj_r_str(pj_rd *r, char *out, size_t cap);
+
+/* ---------- an in-memory hash map with dirty tracking (store.c) ---------- */
+
+typedef struct pj_entry {
+    uint64_t h;
+    uint32_t klen;
+    uint32_t vlen;
+    bool dirty;
+    bool present;   /* false: a cached "not in the store" */
+    uint8_t *key;   /* points into the same allocation */
+    uint8_t val[];  /* vlen bytes, 8-aligned */
+} pj_entry;
+
+typedef struct pj_map {
+    pj_entry **slots;
+    size_t cap; /* power of two */
+    size_t count;
+    uint64_t seed;
+    pj_entry **dirty; /* entries marked dirty since the last flush */
+    size_t ndirty, dcap;
+} pj_map;
+
+int pj_map_init(pj_map *m);
+void pj_map_free(pj_map *m);
+void pj_map_clear(pj_map *m);
+pj_entry *pj_map_find(pj_map *m, const uint8_t *key, size_t klen);
+/* The entry for key, created (value zeroed, present = false) when absent. NULL on ENOMEM. */
+pj_entry *pj_map_upsert(pj_map *m, const uint8_t *key, size_t klen, size_t vlen);
+void pj_map_mark(pj_map *m, pj_entry *e);
+
+/* ---------- the store (store.c) ---------- */
+
+typedef struct pj_store {
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_block_based_table_options_t *table;
+    rocksdb_cache_t *cache;
+    rocksdb_writeoptions_t *wopts;
+    rocksdb_readoptions_t *ropts;
+    char *dir;
+    char *secondary_dir; /* follow mode */
+    bool follow;
+    pthread_rwlock_t follow_lock; /* follow mode: readers shared, catch-up exclusive */
+    _Atomic uint64_t last_catchup_ms;
+} pj_store;
+
+#define PJ_PREFIX_BYTES 5 /* projection id (1) || generation (4) */
+#define PJ_KEY_BYTES_MAX 256u
+
+int pj_store_open(pj_store *s, const char *dir, bool follow, tl_error *err);
+void pj_store_close(pj_store *s);
+/* Follow mode: catch up with the process writing the views (rate-limited). */
+int pj_store_catch_up(pj_store *s, tl_error *err);
+int pj_store_fail(tl_error *err, char **dberr, const char *what);
+
+/* Meta records (key 0x00 || tag || projection id). */
+typedef struct pj_meta {
+    bool present;
+    uint32_t version;
+    uint32_t gen;
+} pj_meta;
+int pj_meta_get(pj_store *s, const rocksdb_readoptions_t *ro, char tag, uint8_t proj, pj_meta *out,
+                tl_error *err);
+void pj_meta_put(rocksdb_writebatch_t *wb, char tag, uint8_t proj, uint32_t version, uint32_t gen);
+void pj_meta_delete(rocksdb_writebatch_t *wb, char tag, uint8_t proj);
+int pj_pos_get(pj_store *s, const rocksdb_readoptions_t *ro, const uint8_t prefix[PJ_PREFIX_BYTES],
+               uint64_t *pos, tl_error *err);
+void pj_prefix(uint8_t out[PJ_PREFIX_BYTES], uint8_t proj, uint32_t gen);
+
+/* ---------- projection instances ---------- */
+
+typedef struct pj_inst pj_inst;
+
+typedef struct pj_def {
+    const char *name;
+    uint8_t id;       /* key prefix byte, >= 1, never reused */
+    uint32_t version; /* bump when the fold or its stored format changes: forces a rebuild */
+    int (*init)(pj_inst *in);
+    void (*destroy)(pj_inst *in);
+    int (*apply)(pj_inst *in, const pj_event *ev, tl_error *err);
+    /* Puts every dirty cached value into in->wb. */
+    int (*flush)(pj_inst *in, tl_error *err);
+    /* After a failed write: forget caches, so they reload from the store. */
+    void (*reset)(pj_inst *in);
+} pj_def;
+
+struct pj_inst {
+    const pj_def *def;
+    pj_store *store;
+    uint32_t gen;
+    uint8_t prefix[PJ_PREFIX_BYTES];
+    uint64_t pos;  /* durable: the next seq to apply */
+    uint64_t next; /* within a batch: the next seq this instance expects */
+    bool fresh;    /* started at 0 in this process: the caches hold everything written */
+    bool failed;
+    tl_error fail_err;
+    rocksdb_writebatch_t *wb;
+    /* This batch's puts, staged so they can enter the WriteBatch in key order: a memtable
+     * takes sorted inserts several times faster than random ones. */
+    tl_buf staged;        /* [sublen (2)][vlen (4)][sub][val]... */
+    uint32_t *staged_off; /* offsets of the entries in staged */
+    size_t nstaged, staged_cap;
+    bool staged_failed;
+    rocksdb_iterator_t *it; /* lazily made for cache misses; dropped at each flush */
+    rocksdb_readoptions_t *it_ro;
+    void *state;
+    bool no_wal; /* a rebuild not yet handed over: its batches skip the write-ahead log */
+    /* statistics (guarded by the engine's mutex when read from outside) */
+    uint64_t applied;
+    uint64_t batches;
+    uint64_t apply_ns;
+};
+
+/* Store access from folds: full key = prefix || sub. */
+int pj_inst_get(pj_inst *in, const uint8_t *sub, size_t sublen, tl_buf *out, tl_error *err);
+void pj_inst_put(pj_inst *in, const uint8_t *sub, size_t sublen, const uint8_t *val, size_t vlen);
+/* Moves the staged puts into in->wb in key order (later puts of a key win). */
+int pj_inst_stage_commit(pj_inst *in, tl_error *err);
+void pj_inst_stage_clear(pj_inst *in);
+/* The last stored key under prefix || sub_lo .. sub_hi inclusive (SeekForPrev sub_hi):
+ * returns 0 and fills key/value, or TL_ENOTFOUND. Uses in->it. */
+int pj_inst_last_at_or_before(pj_inst *in, const uint8_t *sub_lo, size_t lolen, const uint8_t *sub_hi,
+                              size_t hilen, tl_buf *key, tl_buf *val, tl_error *err);
+void pj_inst_drop_iter(pj_inst *in);
+
+/*
+ * A cached table of one fold: tag byte || key -> value, with a host-form value of fixed size
+ * in the cache (vsize bytes) and an explicit byte encoding in the store.
+ */
+typedef struct pj_table {
+    pj_map map;
+    uint8_t tag;
+    size_t vsize;
+    size_t max_entries; /* after a flush the cache is dropped when it holds more than this */
+    bool complete;      /* every stored value is in the cache (fresh instance, never dropped) */
+    int (*enc)(tl_buf *out, const void *val);
+    int (*dec)(void *val, const uint8_t *p, size_t len); /* 0 or TL_ECORRUPT */
+} pj_table;
+
+int pj_table_init(pj_table *t, uint8_t tag, size_t vsize, size_t max_entries,
+                  int (*enc)(tl_buf *, const void *), int (*dec)(void *, const uint8_t *, size_t));
+void pj_table_free(pj_table *t);
+/* The entry of key (loading it from the store on a miss). *out is NULL when the key has no
+ * value. The entry's value may be changed in place; then call pj_table_touch. */
+int pj_table_get(pj_inst *in, pj_table *t, const void *key, size_t klen, pj_entry **out, tl_error *err);
+/* Like get, but creates a zeroed value when absent (*created tells). */
+int pj_table_upsert(pj_inst *in, pj_table *t, const void *key, size_t klen, pj_entry **out,
+                    bool *created, tl_error *err);
+/* A new entity the sequencer guarantees is not stored yet (a registration): a zeroed value,
+ * without looking in the store. */
+int pj_table_create(pj_inst *in, pj_table *t, const void *key, size_t klen, pj_entry **out, tl_error *err);
+void pj_table_touch(pj_table *t, pj_entry *e);
+int pj_table_flush(pj_inst *in, pj_table *t, tl_error *err);
+void pj_table_reset(pj_table *t);
+
+/* ---------- reading views ---------- */
+
+typedef struct pj_read {
+    tl_views *v;
+    pj_store *store;
+    const rocksdb_snapshot_t *snap;
+    rocksdb_readoptions_t *ro;
+    bool locked;
+} pj_read;
+
+int pj_read_begin(pj_read *rd, tl_views *v, tl_error *err);
+void pj_read_end(pj_read *rd);
+/* The live generation of def: its prefix and position. TL_ESTATE "view.rebuilding" when
+ * the stored version is not the code's (a rebuild is under way) or nothing is built yet. */
+int pj_read_proj(pj_read *rd, const pj_def *def, uint8_t prefix[PJ_PREFIX_BYTES], uint64_t *pos,
+                 tl_error *err);
+/* Point read of prefix || sub: 0, TL_ENOTFOUND or an error. */
+int pj_read_get(pj_read *rd, const uint8_t prefix[PJ_PREFIX_BYTES], const uint8_t *sub, size_t sublen,
+                tl_buf *out, tl_error *err);
+/* An iterator bounded to keys starting with prefix || sub (the caller destroys it;
+ * bound must outlive it: at least PJ_KEY_BYTES_MAX bytes). */
+rocksdb_iterator_t *pj_read_iter(pj_read *rd, const uint8_t prefix[PJ_PREFIX_BYTES], const uint8_t *sub,
+                                 size_t sublen, uint8_t *bound, rocksdb_readoptions_t **ro_out);
+int pj_iter_done(rocksdb_iterator_t *it, rocksdb_readoptions_t *ro, tl_error *err);
+
+/* ---------- the engine (engine.c) ---------- */
+
+pj_store *pj_views_store(tl_views *v);
+tl_ledger *pj_views_ledger(tl_views *v);
+uint64_t pj_views_target_fen(tl_views *v);
+int pj_views_target_year(tl_views *v);
+
+/* ---------- the folds ---------- */
+
+extern const pj_def pj_def_turnover;
+extern const pj_def pj_def_institutions;
+extern const pj_def pj_def_funds;
+extern const pj_def pj_def_catalogue;
+
+/* Turnover rows by year (national, no other dimension), for targets: years[i] total. */
+typedef struct pj_year_total {
+    int year;
+    int64_t contracts, total_fen, tech_fen;
+} pj_year_total;
+int pj_turnover_years(pj_read *rd, uint32_t as_of_day, pj_year_total *out, size_t cap, size_t *n,
+                      uint64_t *pos, tl_error *err);
+
+/* ---------- JSON helpers (render.c) ---------- */
+
+/* num / den as a decimal string with `places` decimals (truncated); "" when den == 0. */
+void pj_ratio_str(char *out, size_t cap, uint64_t num, uint64_t den, unsigned places);
+/* floor(num * 10^6 / den), saturating; 0 when den == 0. */
+uint64_t pj_ppm(uint64_t num, uint64_t den);
+json_t *pj_json_strn(const void *p, size_t len);
+/* The MessagePack value at node i as JSON (bin as base64). */
+json_t *pj_mp_to_json(const tl_mp_doc *doc, uint32_t i);
+int pj_nomem(tl_error *err);
+uint64_t pj_mono_ns(void);
+
+#endif

@@ -1,0 +1,540 @@
+/*
+ * The audit of valid logs: a ledger holding every event type (the documented example history
+ * plus a few hundred contracts, so that records span several pipeline chunks and many
+ * checkpoints) verifies from its directory and from its exported bundle with the same
+ * summary; the bundle holds exactly what FORMAT.md section 8 says; the commands `export`,
+ * `verify`, `checkpoint` and `vkey` behave as a user expects.
+ */
+#include "testutil.h"
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "tl_bundle.h"
+#include "tl_schema.h"
+#include "tl_verify.h"
+
+#define JSON_BYTES 4096
+#define EXTRA_CONTRACTS 600
+#define CP_EVERY 97 /* checkpoints at odd sizes, not aligned with chunks or subtrees */
+
+static tl_keypair key_of(uint8_t b)
+{
+    uint8_t seed[TL_SEED_BYTES];
+    memset(seed, b, sizeof seed);
+    tl_keypair kp;
+    tl_keypair_from_seed(&kp, seed);
+    return kp;
+}
+
+/* ---- a ledger with every event type ---- */
+
+typedef struct waiter {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    size_t done, refused;
+    char why[512];
+} waiter;
+
+static void on_appended(void *ctx, const tl_append_result *res)
+{
+    waiter *w = ctx;
+    pthread_mutex_lock(&w->mu);
+    w->done++;
+    if (res->status == TL_APPEND_REJECTED) {
+        w->refused++;
+        snprintf(w->why, sizeof w->why, "%s at %s: %s", res->err.rule, res->err.path, res->err.msg);
+    }
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+/* Submits every JSON event at once (signed by kp) so they share group commits. */
+static void submit_all(tl_ledger *l, const tl_keypair *kp, char **json, size_t n)
+{
+    waiter w = {.done = 0};
+    pthread_mutex_init(&w.mu, NULL);
+    pthread_cond_init(&w.cv, NULL);
+    for (size_t i = 0; i < n; i++) {
+        tl_buf env;
+        tl_test_envelope(&env, kp, json[i]);
+        tl_event ev;
+        tl_error err;
+        assert_int_equal(tl_event_prepare(&ev, env.data, env.len, &err), 0);
+        assert_int_equal(tl_ledger_submit(l, &ev, on_appended, &w, &err), 0);
+        tl_buf_free(&env);
+    }
+    pthread_mutex_lock(&w.mu);
+    while (w.done < n)
+        pthread_cond_wait(&w.cv, &w.mu);
+    pthread_mutex_unlock(&w.mu);
+    if (w.refused != 0)
+        fail_msg("%zu events refused, e.g. %s", w.refused, w.why);
+    pthread_cond_destroy(&w.cv);
+    pthread_mutex_destroy(&w.mu);
+}
+
+static void contract_json(char *out, size_t i)
+{
+    snprintf(out, JSON_BYTES,
+             "{\"type\":\"contract.registered\",\"stream\":\"contract/20201101%08zu\",\"data\":{"
+             "\"reg_no\":\"20201101%08zu\",\"class\":\"transfer\",\"subtype\":\"patent\",\"seller\":\"tsinghua\","
+             "\"buyer\":\"acme\",\"seller_region\":\"110108\",\"buyer_region\":\"310115\",\"field\":\"new_energy\","
+             "\"signed_on\":\"2020-11-01\",\"registered_on\":\"2020-11-02\",\"total_fen\":%zu,\"tech_fen\":%zu}}",
+             i, i, 100000 + i, 50000 + i);
+}
+
+static void amend_json(char *out, size_t i)
+{
+    snprintf(out, JSON_BYTES,
+             "{\"type\":\"contract.amended\",\"stream\":\"contract/20201101%08zu\",\"expect\":1,\"data\":{"
+             "\"total_fen\":%zu,\"tech_fen\":%zu,\"amended_on\":\"2020-12-01\",\"reason\":\"re-scoped\"}}",
+             i, 200000 + i, 60000 + i);
+}
+
+/* The example history (every event type) and `extra` contracts, of which every third is
+ * amended; closed, so the last checkpoint covers every record. Returns the record count. */
+static uint64_t build_ledger(const char *dir, size_t extra)
+{
+    assert_int_equal(tl_crypto_init(), 0);
+    tl_keypair admin = key_of(0x01);
+    tl_ledger_options opt = {.checkpoint_every_records = CP_EVERY};
+    tl_error err;
+    tl_error_clear(&err);
+    if (tl_ledger_create(dir, TL_SCHEMA_EXAMPLE_ORIGIN, &admin, &opt, &err) != 0)
+        fail_msg("create: %s: %s", err.rule, err.msg);
+    tl_ledger *l;
+    if (tl_ledger_open(&l, dir, &opt, &err) != 0)
+        fail_msg("open: %s: %s", err.rule, err.msg);
+    size_t n;
+    const tl_schema_example *ex = tl_schema_examples(&n);
+    for (size_t i = 1; i < n; i++) {
+        char json[JSON_BYTES];
+        snprintf(json, sizeof json, "{\"type\":\"%s\",\"stream\":\"%s\",\"data\":%s}", ex[i].type, ex[i].stream,
+                 ex[i].data);
+        tl_keypair kp = key_of(ex[i].seed);
+        tl_append_result res;
+        if (tl_test_append(l, &kp, json, &res) != 0)
+            fail_msg("example %zu (%s) refused: %s at %s: %s", i, ex[i].type, res.err.rule, res.err.path, res.err.msg);
+    }
+    tl_keypair registry = key_of(0x02);
+    size_t amends = extra / 3;
+    char **json = calloc(extra + amends + 1, sizeof *json);
+    assert_non_null(json);
+    for (size_t i = 0; i < extra; i++) {
+        json[i] = malloc(JSON_BYTES);
+        contract_json(json[i], i);
+    }
+    if (extra > 0)
+        submit_all(l, &registry, json, extra);
+    for (size_t i = 0; i < amends; i++) {
+        json[extra + i] = malloc(JSON_BYTES);
+        amend_json(json[extra + i], 3 * i);
+    }
+    if (amends > 0)
+        submit_all(l, &registry, json + extra, amends);
+    for (size_t i = 0; i < extra + amends; i++)
+        free(json[i]);
+    free(json);
+    uint64_t size = tl_ledger_size(l);
+    assert_int_equal(size, n - 0 + extra + amends); /* examples include the genesis */
+    tl_ledger_close(l);
+    return size;
+}
+
+/* The streams of the example history (genesis included) plus one per extra contract. */
+static uint64_t example_streams(void)
+{
+    size_t n;
+    const tl_schema_example *ex = tl_schema_examples(&n);
+    uint64_t streams = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool seen = false;
+        for (size_t k = 0; k < i; k++)
+            seen = seen || strcmp(ex[k].stream, ex[i].stream) == 0;
+        streams += !seen;
+    }
+    return streams;
+}
+
+static int count_checkpoint(void *ctx, uint64_t size, const uint8_t *note, size_t len)
+{
+    (void)size;
+    (void)note;
+    (void)len;
+    (*(uint64_t *)ctx)++;
+    return 0;
+}
+
+static void read_file(const char *dir, const char *name, uint8_t **out, size_t *len)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    tl_error err;
+    if (tl_file_read(path, 64u << 20, out, len, &err) != 0)
+        fail_msg("cannot read %s: %s", path, err.msg);
+}
+
+typedef struct fixture {
+    char *tmp;
+    char dir[1024];    /* the ledger */
+    char bundle[1024]; /* its export */
+    uint64_t size;
+} fixture;
+
+static fixture fx;
+
+static int setup(void **state)
+{
+    (void)state;
+    fx.tmp = tl_test_tmpdir("verify");
+    snprintf(fx.dir, sizeof fx.dir, "%s/ledger", fx.tmp);
+    snprintf(fx.bundle, sizeof fx.bundle, "%s/bundle", fx.tmp);
+    fx.size = build_ledger(fx.dir, EXTRA_CONTRACTS);
+    tl_ledger *l;
+    tl_error err;
+    assert_int_equal(tl_verify_open_ledger(&l, fx.dir, &err), 0);
+    tl_bundle_summary sum;
+    if (tl_bundle_export(&sum, l, fx.bundle, NULL, NULL, &err) != 0)
+        fail_msg("export: %s: %s", err.rule, err.msg);
+    assert_int_equal(sum.records, fx.size);
+    assert_int_equal(sum.checkpoint_size, fx.size);
+    tl_ledger_close(l);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    tl_test_rmdir(fx.tmp);
+    free(fx.tmp);
+    return 0;
+}
+
+static void assert_verified(const tl_verify_report *r, int rc, const tl_error *err)
+{
+    if (rc != 0)
+        fail_msg("verify failed at seq %llu in %s: %s at %s: %s", (unsigned long long)r->seq, r->where, err->rule,
+                 err->path, err->msg);
+    assert_false(r->failed);
+}
+
+/* ---- tests ---- */
+
+static void test_dir_and_bundle_agree(void **state)
+{
+    (void)state;
+    tl_ledger *l;
+    tl_error err;
+    assert_int_equal(tl_verify_open_ledger(&l, fx.dir, &err), 0);
+    uint8_t root[TL_HASH_BYTES];
+    assert_int_equal(tl_ledger_root(l, fx.size, root, &err), 0);
+    uint64_t checkpoints = 0;
+    assert_int_equal(tl_ledger_checkpoint_scan(l, count_checkpoint, &checkpoints, &err), 0);
+    tl_ledger_close(l);
+    assert_true(checkpoints > fx.size / CP_EVERY / 2); /* many, at sizes of all kinds */
+
+    tl_verify_report d, b;
+    int rc = tl_verify_path(&d, fx.dir, NULL, &err);
+    assert_verified(&d, rc, &err);
+    rc = tl_verify_path(&b, fx.bundle, NULL, &err);
+    assert_verified(&b, rc, &err);
+
+    uint64_t streams = example_streams() + EXTRA_CONTRACTS;
+    const tl_verify_report *both[2] = {&d, &b};
+    for (int i = 0; i < 2; i++) {
+        const tl_verify_report *r = both[i];
+        assert_int_equal(r->records, fx.size);
+        assert_int_equal(r->streams, streams);
+        assert_int_equal(r->checkpoints, checkpoints);
+        assert_int_equal(r->checkpoint_size, fx.size);
+        assert_int_equal(r->uncovered, 0);
+        assert_memory_equal(r->root, root, TL_HASH_BYTES);
+        assert_string_equal(r->origin, TL_SCHEMA_EXAMPLE_ORIGIN);
+        assert_int_equal(r->seq, TL_VERIFY_NO_SEQ);
+    }
+    assert_int_equal(d.record_bytes, b.record_bytes);
+    /* the directory's own tree was compared node by node; a bundle has none */
+    assert_true(d.stored_nodes > 0 && d.stored_nodes < fx.size);
+    assert_int_equal(b.stored_nodes, 0);
+}
+
+static void test_thread_counts_agree(void **state)
+{
+    (void)state;
+    tl_verify_report ref;
+    tl_error err;
+    int rc = tl_verify_path(&ref, fx.bundle, NULL, &err);
+    assert_verified(&ref, rc, &err);
+    unsigned counts[] = {1, 2, 5};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++) {
+        tl_verify_options opt = {.threads = counts[i]};
+        tl_verify_report r;
+        rc = tl_verify_path(&r, fx.bundle, &opt, &err);
+        assert_verified(&r, rc, &err);
+        assert_int_equal(r.threads, counts[i]);
+        assert_int_equal(r.records, ref.records);
+        assert_int_equal(r.streams, ref.streams);
+        assert_int_equal(r.checkpoints, ref.checkpoints);
+        assert_memory_equal(r.root, ref.root, TL_HASH_BYTES);
+    }
+}
+
+typedef struct progress_seen {
+    uint64_t calls, last_records;
+    bool monotonic;
+} progress_seen;
+
+static void on_progress(void *ctx, const tl_verify_progress *p)
+{
+    progress_seen *s = ctx;
+    s->monotonic = s->monotonic && p->records >= s->last_records && p->bytes <= p->bytes_total;
+    s->last_records = p->records;
+    s->calls++;
+}
+
+static void test_progress_is_sane(void **state)
+{
+    (void)state;
+    /* Progress is time-driven, so it may or may not fire on a small log: only its values are
+     * checked, never whether it ran. */
+    progress_seen s = {.monotonic = true};
+    tl_verify_options opt = {.progress = on_progress, .progress_ctx = &s};
+    tl_verify_report r;
+    tl_error err;
+    int rc = tl_verify_path(&r, fx.bundle, &opt, &err);
+    assert_verified(&r, rc, &err);
+    assert_true(s.monotonic);
+    assert_true(s.last_records <= r.records);
+}
+
+/* FORMAT.md section 8, byte for byte. */
+static void test_bundle_layout(void **state)
+{
+    (void)state;
+    tl_ledger *l;
+    tl_error err;
+    assert_int_equal(tl_verify_open_ledger(&l, fx.dir, &err), 0);
+
+    uint8_t *records;
+    size_t len;
+    read_file(fx.bundle, "records", &records, &len);
+    size_t off = 0;
+    tl_buf rec;
+    tl_buf_init(&rec);
+    for (uint64_t seq = 0; seq < fx.size; seq++) {
+        assert_int_equal(tl_ledger_read(l, seq, &rec, &err), 0);
+        assert_true(off + rec.len <= len);
+        assert_memory_equal(records + off, rec.data, rec.len);
+        off += rec.len;
+    }
+    assert_int_equal(off, len);
+    free(records);
+
+    char path[1200];
+    snprintf(path, sizeof path, "%s/checkpoints", fx.bundle);
+    DIR *d = opendir(path);
+    assert_non_null(d);
+    uint64_t files = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        files++;
+        char *end;
+        unsigned long long size = strtoull(de->d_name, &end, 10);
+        assert_true(*end == '\0');
+        char name[300];
+        snprintf(name, sizeof name, "checkpoints/%s", de->d_name);
+        uint8_t *note;
+        read_file(fx.bundle, name, &note, &len);
+        assert_int_equal(tl_ledger_checkpoint_get(l, size, &rec, &err), 0);
+        assert_int_equal(len, rec.len);
+        assert_memory_equal(note, rec.data, len);
+        free(note);
+    }
+    closedir(d);
+    uint64_t checkpoints = 0;
+    assert_int_equal(tl_ledger_checkpoint_scan(l, count_checkpoint, &checkpoints, &err), 0);
+    assert_int_equal(files, checkpoints);
+
+    char vkey[512];
+    assert_int_equal(tl_ledger_vkey(l, vkey, sizeof vkey), 0);
+    strcat(vkey, "\n");
+    uint8_t *text;
+    read_file(fx.bundle, "ledger.vkey", &text, &len);
+    assert_int_equal(len, strlen(vkey));
+    assert_memory_equal(text, vkey, len);
+    free(text);
+
+    tl_keypair admin = key_of(0x01);
+    char hex[66];
+    tl_hex_encode(hex, admin.pk, 32);
+    strcat(hex, "\n");
+    read_file(fx.bundle, "admin.pub", &text, &len);
+    assert_int_equal(len, 65);
+    assert_memory_equal(text, hex, 65);
+    free(text);
+
+    /* nothing else in the bundle, and no scratch directory beside it */
+    d = opendir(fx.bundle);
+    assert_non_null(d);
+    size_t entries = 0;
+    while ((de = readdir(d)) != NULL)
+        entries += de->d_name[0] != '.';
+    closedir(d);
+    assert_int_equal(entries, 4);
+    d = opendir(fx.tmp);
+    assert_non_null(d);
+    while ((de = readdir(d)) != NULL)
+        assert_null(strstr(de->d_name, ".tmp"));
+    closedir(d);
+
+    /* an export never replaces anything */
+    tl_bundle_summary sum;
+    assert_int_equal(tl_bundle_export(&sum, l, fx.bundle, NULL, NULL, &err), TL_ESTATE);
+    assert_string_equal(err.rule, "bundle.exists");
+    read_file(fx.bundle, "records", &records, &len);
+    assert_int_equal(len, off);
+    free(records);
+    tl_buf_free(&rec);
+    tl_ledger_close(l);
+}
+
+/* A bundle whose latest checkpoint was left out still verifies, and says what nothing signs. */
+static void test_uncovered_tail(void **state)
+{
+    (void)state;
+    char copy[1200], cmd[4096];
+    snprintf(copy, sizeof copy, "%s/uncovered", fx.tmp);
+    snprintf(cmd, sizeof cmd, "cp -r '%s' '%s' && rm '%s/checkpoints/%llu'", fx.bundle, copy, copy,
+             (unsigned long long)fx.size);
+    assert_int_equal(system(cmd), 0);
+    tl_verify_report r;
+    tl_error err;
+    int rc = tl_verify_path(&r, copy, NULL, &err);
+    assert_verified(&r, rc, &err);
+    assert_true(r.checkpoint_size < fx.size);
+    assert_int_equal(r.uncovered, fx.size - r.checkpoint_size);
+    assert_int_equal(r.records, fx.size);
+    tl_test_rmdir(copy);
+}
+
+/* verify reads a ledger that a running writer holds. */
+static void test_verify_while_written(void **state)
+{
+    (void)state;
+    char dir[1200];
+    snprintf(dir, sizeof dir, "%s/live", fx.tmp);
+    uint64_t size = build_ledger(dir, 0);
+    tl_ledger *w;
+    tl_error err;
+    tl_ledger_options opt = {.checkpoint_every_records = CP_EVERY};
+    assert_int_equal(tl_ledger_open(&w, dir, &opt, &err), 0);
+    tl_verify_report r;
+    int rc = tl_verify_path(&r, dir, NULL, &err);
+    assert_verified(&r, rc, &err);
+    assert_int_equal(r.records, size);
+    tl_ledger_close(w);
+    tl_test_rmdir(dir);
+}
+
+/* ---- the commands ---- */
+
+static int run(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int run(char *out, size_t cap, const char *fmt, ...)
+{
+    char cmd[4096], full[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
+    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    FILE *p = popen(full, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_commands(void **state)
+{
+    (void)state;
+    const char *bin = TL_TECHLEDGER_BIN;
+    static char out[1 << 16];
+    tl_ledger *l;
+    tl_error err;
+    assert_int_equal(tl_verify_open_ledger(&l, fx.dir, &err), 0);
+    tl_buf note;
+    tl_buf_init(&note);
+    uint64_t size;
+    assert_int_equal(tl_ledger_checkpoint_latest(l, &note, &size, &err), 0);
+    char vkey[512];
+    assert_int_equal(tl_ledger_vkey(l, vkey, sizeof vkey), 0);
+    tl_ledger_close(l);
+
+    /* checkpoint prints the note exactly as signed; vkey the line */
+    assert_int_equal(run(out, sizeof out, "%s checkpoint '%s'", bin, fx.dir), 0);
+    assert_int_equal(strlen(out), note.len);
+    assert_memory_equal(out, note.data, note.len);
+    assert_int_equal(run(out, sizeof out, "%s vkey '%s'", bin, fx.dir), 0);
+    assert_true(strncmp(out, vkey, strlen(vkey)) == 0);
+    assert_string_equal(out + strlen(vkey), "\n");
+    tl_buf_free(&note);
+
+    /* export then verify, from the bundle and from the directory */
+    char bundle[1200];
+    snprintf(bundle, sizeof bundle, "%s/cli-bundle", fx.tmp);
+    assert_int_equal(run(out, sizeof out, "%s export '%s' --audit '%s'", bin, fx.dir, bundle), 0);
+    assert_non_null(strstr(out, "exported"));
+    assert_int_equal(run(out, sizeof out, "%s export '%s' --audit '%s'", bin, fx.dir, bundle), 1);
+    assert_non_null(strstr(out, "bundle.exists"));
+    assert_int_equal(run(out, sizeof out, "%s verify '%s'", bin, bundle), 0);
+    assert_non_null(strstr(out, "OK"));
+    char records[64];
+    snprintf(records, sizeof records, "records      %llu ", (unsigned long long)fx.size);
+    assert_non_null(strstr(out, records));
+    assert_int_equal(run(out, sizeof out, "%s verify --progress --threads 1 '%s'", bin, fx.dir), 0);
+    assert_non_null(strstr(out, records));
+    assert_non_null(strstr(out, "stored tree"));
+
+    /* a damaged bundle: exit 1, the seq, the part, the rule and the field */
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "printf 'x' | dd of='%s/records' bs=1 seek=40 conv=notrunc status=none", bundle);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(run(out, sizeof out, "%s verify '%s'", bin, bundle), 1);
+    assert_non_null(strstr(out, "FAILED at seq 0 in records"));
+    assert_non_null(strstr(out, "rule signature.invalid, field sig"));
+
+    /* unreadable input and bad usage */
+    assert_int_equal(run(out, sizeof out, "%s verify '%s/nothing-here'", bin, fx.tmp), 3);
+    assert_non_null(strstr(out, "verify.source"));
+    assert_int_equal(run(out, sizeof out, "%s verify", bin), 2);
+    assert_int_equal(run(out, sizeof out, "%s verify --threads 0 '%s'", bin, fx.dir), 2);
+    assert_int_equal(run(out, sizeof out, "%s export '%s'", bin, fx.dir), 2);
+    assert_int_equal(run(out, sizeof out, "%s checkpoint", bin), 2);
+    assert_int_equal(run(out, sizeof out, "%s vkey '%s/nothing-here'", bin, fx.tmp), 3);
+    const char *cmds[] = {"verify", "export", "checkpoint", "vkey"};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(run(out, sizeof out, "%s %s --help", bin, cmds[i]), 0);
+        assert_non_null(strstr(out, "usage: techledger"));
+    }
+    tl_test_rmdir(bundle);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dir_and_bundle_agree), cmocka_unit_test(test_thread_counts_agree),
+        cmocka_unit_test(test_progress_is_sane),     cmocka_unit_test(test_bundle_layout),
+        cmocka_unit_test(test_uncovered_tail),       cmocka_unit_test(test_verify_while_written),
+        cmocka_unit_test(test_commands),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
