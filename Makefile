@@ -19,7 +19,7 @@ deps:
 
 # Builds with AddressSanitizer and UndefinedBehaviorSanitizer and runs every test.
 test: deps
-	@./scripts/deps.sh chromium
+	@./scripts/deps.sh chromium fonts-wqy-microhei
 	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DTL_SANITIZE=ON >/dev/null
 	cmake --build $(TEST_BUILD) -j $(JOBS)
 	cd $(TEST_BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
