@@ -201,9 +201,17 @@ static int export_records(const char *tmp, tl_ledger *l, uint64_t size, tl_bundl
 static int export_into(const char *tmp, tl_ledger *l, tl_bundle_summary *sum, tl_bundle_progress_fn progress,
                        void *progress_ctx, tl_error *err)
 {
-    /* One size for everything: records appended while we copy are not part of this bundle. */
-    uint64_t size = tl_ledger_size(l);
-    int rc = export_records(tmp, l, size, sum, progress, progress_ctx, err);
+    /* The bundle ends at the latest checkpoint: every exported record is then covered by a
+     * signed tree head, so a bundle cannot carry records nobody vouched for. Records appended
+     * since (at most a second's worth on a live ledger) go into the next export. */
+    tl_buf note;
+    tl_buf_init(&note);
+    uint64_t size = 0;
+    int rc = tl_ledger_checkpoint_latest(l, &note, &size, err);
+    tl_buf_free(&note);
+    if (rc != 0)
+        return rc;
+    rc = export_records(tmp, l, size, sum, progress, progress_ctx, err);
     if (rc != 0)
         return rc;
 

@@ -13,7 +13,9 @@
 static const char export_help[] =
     "usage: techledger export DIR --audit OUT [--progress]\n\n"
     "Writes the audit bundle of the ledger in DIR to the new directory OUT (FORMAT.md section 8):\n"
-    "  OUT/records             every record, seq 0 to n-1, concatenated MessagePack\n"
+    "  OUT/records             every record, seq 0 to n-1, concatenated MessagePack, where n\n"
+    "                          is the size of the latest checkpoint (so each record is covered\n"
+    "                          by a signed tree head)\n"
     "  OUT/checkpoints/<size>  every checkpoint the ledger issued, as signed\n"
     "  OUT/ledger.vkey         the checkpoint verifier key line\n"
     "  OUT/admin.pub           the genesis administrator's public key\n\n"
