@@ -78,6 +78,12 @@ void api_metrics_render(tl_server *s, struct evbuffer *b)
     counter(b, "techledger_checkpoints_total", "Checkpoints issued since the server started.", st.checkpoints);
     gauge(b, "techledger_sequencer_queue_depth", "Events waiting for the sequencer.", st.queue_depth);
     evbuffer_add_printf(b,
+                        "# HELP techledger_sequencer_cpu_seconds_total CPU time of the sequencer thread; divided by "
+                        "appends it is the sequencer's cost per event.\n"
+                        "# TYPE techledger_sequencer_cpu_seconds_total counter\n"
+                        "techledger_sequencer_cpu_seconds_total %.6f\n",
+                        st.writer_cpu_seconds);
+    evbuffer_add_printf(b,
                         "# HELP techledger_commit_batch_events Events per group commit.\n"
                         "# TYPE techledger_commit_batch_events summary\n"
                         "techledger_commit_batch_events_sum %" PRIu64 "\n"

@@ -686,6 +686,7 @@ static void test_health_metrics_dashboard(void **state)
     assert_true(strncmp(r.content_type, "text/plain", 10) == 0);
     assert_non_null(strstr(r.body, "techledger_events_appended_total"));
     assert_non_null(strstr(r.body, "techledger_fsync_seconds_bucket{le=\"+Inf\"}"));
+    assert_non_null(strstr(r.body, "techledger_sequencer_cpu_seconds_total "));
     assert_non_null(strstr(r.body, "techledger_commit_batch_events_sum"));
     assert_non_null(strstr(r.body, "techledger_http_requests_total{route=\"events.submit\",status=\"201\"}"));
     assert_non_null(strstr(r.body, "techledger_http_request_duration_seconds_bucket{route=\"healthz\""));
