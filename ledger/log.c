@@ -267,6 +267,12 @@ static void configure(tl_ledger *l, const tl_ledger_options *opt)
     rocksdb_options_set_compression(l->opts, rocksdb_lz4_compression);
     rocksdb_options_set_write_buffer_size(l->opts, 16u << 20);
     rocksdb_options_set_max_write_buffer_number(l->opts, 3);
+    /* A WAL file is kept until every column family that wrote into it has flushed. The small
+     * families (checkpoints, meta) rarely fill a memtable, so without a cap the WAL grows with
+     * the log (it was 1.3x the record bytes at 1M records). The cap forces those flushes.
+     * The total memtable budget bounds RSS whatever the number of column families. */
+    rocksdb_options_set_max_total_wal_size(l->opts, 64u << 20);
+    rocksdb_options_set_db_write_buffer_size(l->opts, 64u << 20);
     rocksdb_options_set_max_background_jobs(l->opts, 2);
     rocksdb_options_set_keep_log_file_num(l->opts, 4);
     /* Only the header (the options, at open) goes to RocksDB's info LOG. Debian's librocksdb 7.8
