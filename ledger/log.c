@@ -79,7 +79,7 @@ typedef struct item {
  * values (cache) over the committed column family. The writer thread is the only writer of
  * the state, so the cache never goes stale: it is filled on reads and refreshed from the
  * overlay after each durable commit. Event ids ('i') are not cached: each is read once. */
-#define STATE_CACHE_ENTRIES_MAX (1u << 20)
+#define STATE_CACHE_ENTRIES_MAX (1u << 18) /* ~20 MiB: the registry and live entities */
 typedef struct overlay_state {
     tl_state base;
     struct tl_ledger *l;
