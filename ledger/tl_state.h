@@ -48,8 +48,13 @@ uint64_t tl_be64_get(const uint8_t in[8]);
 
 /*
  * A hash map of byte strings, the building block of the in-memory state and the overlay.
- * Keys are hashed with SipHash under a random key so hostile inputs cannot force collisions.
+ * Keys are hashed with a keyed hash (SipHash-1-3) under a random per-map key so hostile
+ * inputs cannot force collisions. Small entries are stored inside the map's own arrays (no
+ * allocation per entry; state.c describes the layout), so a pointer the map returns is valid
+ * only until the next put to or clear of the map, and the key and value passed to
+ * tl_map_put must not point into the same map.
  */
+#define TL_MAP_BYTES_MAX 65535u /* per key and per value */
 typedef struct tl_map tl_map;
 tl_map *tl_map_new(void);
 void tl_map_free(tl_map *m);
@@ -57,8 +62,11 @@ void tl_map_clear(tl_map *m);
 size_t tl_map_count(const tl_map *m);
 int tl_map_put(tl_map *m, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
     __attribute__((warn_unused_result));
-/* The stored value (valid until the next put or clear of that key), or NULL when absent. */
+/* The stored value (valid until the next put to or clear of the map), or NULL when absent. */
 const uint8_t *tl_map_get(const tl_map *m, const uint8_t *key, size_t klen, size_t *vlen);
+/* A hint that key is about to be looked up: starts loading the memory its probe will touch
+ * first, so a caller that knows its next keys can overlap those cache misses with work. */
+void tl_map_prefetch(const tl_map *m, const uint8_t *key, size_t klen);
 /* Iteration: start with *cursor = 0; returns 0 when there is no further entry. */
 int tl_map_next(const tl_map *m, size_t *cursor, const uint8_t **key, size_t *klen,
                 const uint8_t **val, size_t *vlen);

@@ -395,8 +395,27 @@ static int check_genesis_anchors(replay *r, const tl_event *ev, tl_error *err)
     return 0;
 }
 
+/* The replay's state lookups miss the cache: the state is far larger than it, and ids and
+ * streams are scattered through it. Each record's first two lookups are known from the
+ * decoded event ('i' || id, 's' || stream; tl_state.h), so the replay asks for them a few
+ * records ahead and the misses overlap the work in between. */
+#define REPLAY_PREFETCH_AHEAD 4u
+
+static void prefetch_state(replay *r, const tl_event *ev)
+{
+    uint8_t key[1 + TL_STREAM_BYTES_MAX];
+    key[0] = 'i';
+    memcpy(key + 1, ev->id, TL_EVENT_ID_BYTES);
+    tl_map_prefetch(r->st.map, key, 1 + TL_EVENT_ID_BYTES);
+    key[0] = 's';
+    memcpy(key + 1, ev->stream, ev->stream_len);
+    tl_map_prefetch(r->st.map, key, 1 + ev->stream_len);
+}
+
 static int replay_chunk(replay *r, chunk *c, tl_error *err)
 {
+    for (uint32_t i = 0; i < REPLAY_PREFETCH_AHEAD && i < c->checked; i++)
+        prefetch_state(r, &c->ev[i]);
     tl_verify_report *rep = r->rep;
     const char *where = r->src->records_where;
     for (uint32_t i = 0; i < c->n; i++) {
@@ -405,6 +424,8 @@ static int replay_chunk(replay *r, chunk *c, tl_error *err)
             *err = c->err;
             return report_failure(rep, c->err.code, seq, where);
         }
+        if (i + REPLAY_PREFETCH_AHEAD < c->checked)
+            prefetch_state(r, &c->ev[i + REPLAY_PREFETCH_AHEAD]);
         const tl_record *rec = &c->rec[i];
         const tl_event *ev = &c->ev[i];
         if (seq > 0 && rec->recorded_ms < r->last_recorded_ms) {

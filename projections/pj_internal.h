@@ -109,13 +109,22 @@ typedef struct pj_entry {
     uint8_t val[];  /* vlen bytes, 8-aligned */
 } pj_entry;
 
+typedef struct pj_slot {
+    uint64_t h; /* the entry's hash, so probes and growth need not visit the entry */
+    pj_entry *e;
+} pj_slot;
+
 typedef struct pj_map {
-    pj_entry **slots;
+    pj_slot *slots;
     size_t cap; /* power of two */
     size_t count;
     uint64_t seed;
     pj_entry **dirty; /* entries marked dirty since the last flush */
     size_t ndirty, dcap;
+    /* Entries are carved from chunks (never freed one by one, only all at once by clear):
+     * a rebuild creates millions, and a malloc and free each showed in its profile. */
+    uint8_t *chunk; /* the newest chunk; each starts with a pointer to the previous one */
+    size_t chunk_used, chunk_cap;
 } pj_map;
 
 int pj_map_init(pj_map *m);

@@ -188,14 +188,45 @@ int pj_map_init(pj_map *m)
     return 0;
 }
 
+#define MAP_CHUNK_BYTES (256u << 10)
+#define MAP_CHUNK_HEADER 16u /* the previous chunk's pointer, padded to keep entries 8-aligned */
+
+static void free_chunks(pj_map *m)
+{
+    while (m->chunk != NULL) {
+        uint8_t *prev;
+        memcpy(&prev, m->chunk, sizeof prev);
+        free(m->chunk);
+        m->chunk = prev;
+    }
+    m->chunk_used = m->chunk_cap = 0;
+}
+
+/* n zeroed bytes (a multiple of 8) for an entry; NULL on ENOMEM. */
+static void *chunk_alloc(pj_map *m, size_t n)
+{
+    if (m->chunk == NULL || m->chunk_cap - m->chunk_used < n) {
+        size_t cap = n + MAP_CHUNK_HEADER > MAP_CHUNK_BYTES ? n + MAP_CHUNK_HEADER : MAP_CHUNK_BYTES;
+        uint8_t *c = malloc(cap);
+        if (c == NULL)
+            return NULL;
+        memcpy(c, &m->chunk, sizeof m->chunk);
+        m->chunk = c;
+        m->chunk_used = MAP_CHUNK_HEADER;
+        m->chunk_cap = cap;
+    }
+    void *p = m->chunk + m->chunk_used;
+    m->chunk_used += n;
+    memset(p, 0, n);
+    return p;
+}
+
 void pj_map_clear(pj_map *m)
 {
     if (m->slots == NULL)
         return;
-    for (size_t i = 0; i < m->cap; i++) {
-        free(m->slots[i]);
-        m->slots[i] = NULL;
-    }
+    memset(m->slots, 0, m->cap * sizeof *m->slots);
+    free_chunks(m);
     m->count = 0;
     m->ndirty = 0;
 }
@@ -212,8 +243,8 @@ static size_t slot_of(const pj_map *m, uint64_t h, const uint8_t *key, size_t kl
 {
     size_t mask = m->cap - 1;
     for (size_t i = (size_t)h & mask;; i = (i + 1) & mask) {
-        pj_entry *e = m->slots[i];
-        if (e == NULL || (e->h == h && e->klen == klen && memcmp(e->key, key, klen) == 0))
+        const pj_slot *sl = &m->slots[i];
+        if (sl->e == NULL || (sl->h == h && sl->e->klen == klen && memcmp(sl->e->key, key, klen) == 0))
             return i;
     }
 }
@@ -221,23 +252,22 @@ static size_t slot_of(const pj_map *m, uint64_t h, const uint8_t *key, size_t kl
 pj_entry *pj_map_find(pj_map *m, const uint8_t *key, size_t klen)
 {
     uint64_t h = hash_bytes(m->seed, key, klen);
-    return m->slots[slot_of(m, h, key, klen)];
+    return m->slots[slot_of(m, h, key, klen)].e;
 }
 
 static int grow(pj_map *m)
 {
     size_t ncap = m->cap * 2;
-    pj_entry **ns = calloc(ncap, sizeof *ns);
+    pj_slot *ns = calloc(ncap, sizeof *ns);
     if (ns == NULL)
         return TL_ENOMEM;
     for (size_t i = 0; i < m->cap; i++) {
-        pj_entry *e = m->slots[i];
-        if (e == NULL)
+        if (m->slots[i].e == NULL)
             continue;
-        size_t j = (size_t)e->h & (ncap - 1);
-        while (ns[j] != NULL)
+        size_t j = (size_t)m->slots[i].h & (ncap - 1);
+        while (ns[j].e != NULL)
             j = (j + 1) & (ncap - 1);
-        ns[j] = e;
+        ns[j] = m->slots[i];
     }
     free(m->slots);
     m->slots = ns;
@@ -249,15 +279,15 @@ pj_entry *pj_map_upsert(pj_map *m, const uint8_t *key, size_t klen, size_t vlen)
 {
     uint64_t h = hash_bytes(m->seed, key, klen);
     size_t i = slot_of(m, h, key, klen);
-    if (m->slots[i] != NULL)
-        return m->slots[i];
+    if (m->slots[i].e != NULL)
+        return m->slots[i].e;
     if ((m->count + 1) * 4 > m->cap * 3) {
         if (grow(m) != 0)
             return NULL;
         i = slot_of(m, h, key, klen);
     }
     size_t vpad = (vlen + 7) & ~(size_t)7;
-    pj_entry *e = calloc(1, sizeof *e + vpad + klen + 1);
+    pj_entry *e = chunk_alloc(m, (sizeof *e + vpad + klen + 1 + 7) & ~(size_t)7);
     if (e == NULL)
         return NULL;
     e->h = h;
@@ -265,7 +295,7 @@ pj_entry *pj_map_upsert(pj_map *m, const uint8_t *key, size_t klen, size_t vlen)
     e->vlen = (uint32_t)vlen;
     e->key = e->val + vpad;
     memcpy(e->key, key, klen);
-    m->slots[i] = e;
+    m->slots[i] = (pj_slot){h, e};
     m->count++;
     return e;
 }
@@ -537,17 +567,99 @@ void pj_inst_put(pj_inst *in, const uint8_t *sub, size_t sublen, const uint8_t *
     in->staged_off[in->nstaged++] = (uint32_t)(in->staged.len - 6 - sublen - vlen);
 }
 
+/* Sorting the stage: each entry's first 16 key bytes as two big-endian integers beside its
+ * offset, so that nearly every comparison is two integer compares with no trip to the staged
+ * bytes (a batch may stage millions of puts). */
+typedef struct stage_item {
+    uint64_t a, b; /* key bytes 0..7 and 8..15, zero-padded */
+    uint32_t off;
+    uint32_t len;
+} stage_item;
+
 static _Thread_local const uint8_t *sort_base;
 
-static int staged_cmp(const void *a, const void *b)
+static uint64_t be_prefix(const uint8_t *p, size_t n)
 {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    const uint8_t *p = sort_base + x, *q = sort_base + y;
-    size_t pn = (size_t)p[0] << 8 | p[1], qn = (size_t)q[0] << 8 | q[1];
-    int c = memcmp(p + 6, q + 6, pn < qn ? pn : qn);
-    if (c == 0)
-        c = (pn > qn) - (pn < qn);
-    return c != 0 ? c : (x > y) - (x < y); /* the same key: staging order, so the last put wins */
+    uint64_t v = 0;
+    for (size_t i = 0; i < 8; i++)
+        v = v << 8 | (i < n ? p[i] : 0u);
+    return v;
+}
+
+static int stage_item_cmp(const void *x, const void *y)
+{
+    const stage_item *p = x, *q = y;
+    if (p->a != q->a)
+        return p->a < q->a ? -1 : 1;
+    if (p->b != q->b)
+        return p->b < q->b ? -1 : 1;
+    if (p->len > 16 && q->len > 16) {
+        size_t n = (p->len < q->len ? p->len : q->len) - 16;
+        int c = memcmp(sort_base + p->off + 6 + 16, sort_base + q->off + 6 + 16, n);
+        if (c != 0)
+            return c;
+    }
+    if (p->len != q->len)
+        return p->len < q->len ? -1 : 1; /* equal up to the shorter: the shorter first */
+    return (p->off > q->off) - (p->off < q->off); /* the same key: staging order, the last put wins */
+}
+
+/* Orders in->staged_off by key, then staging order. */
+static int stage_sort(pj_inst *in)
+{
+    if (in->nstaged < 2)
+        return 0;
+    stage_item *it = malloc(in->nstaged * sizeof *it);
+    if (it == NULL)
+        return TL_ENOMEM;
+    for (size_t i = 0; i < in->nstaged; i++) {
+        const uint8_t *p = in->staged.data + in->staged_off[i];
+        size_t n = (size_t)p[0] << 8 | p[1];
+        it[i].a = be_prefix(p + 6, n);
+        it[i].b = n > 8 ? be_prefix(p + 6 + 8, n - 8) : 0;
+        it[i].off = in->staged_off[i];
+        it[i].len = (uint32_t)n;
+    }
+    stage_item *tmp = malloc(in->nstaged * sizeof *tmp);
+    if (tmp == NULL) {
+        free(it);
+        return TL_ENOMEM;
+    }
+    /* A stable LSD radix sort on the first 16 key bytes (skipping bytes all keys share, such
+     * as the tag), then a comparison sort of each run that ties on them, which is short. */
+    size_t n = in->nstaged;
+    for (unsigned pass = 0; pass < 16; pass++) {
+        unsigned shift = 8u * (pass % 8u);
+        bool hi = pass >= 8; /* bytes 8..15 (b) first, then 0..7 (a) */
+        size_t count[256] = {0};
+        for (size_t i = 0; i < n; i++)
+            count[((hi ? it[i].a : it[i].b) >> shift) & 0xffu]++;
+        if (count[((hi ? it[0].a : it[0].b) >> shift) & 0xffu] == n)
+            continue;
+        size_t sum = 0;
+        for (unsigned d = 0; d < 256; d++) {
+            size_t c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            tmp[count[((hi ? it[i].a : it[i].b) >> shift) & 0xffu]++] = it[i];
+        stage_item *t = it;
+        it = tmp;
+        tmp = t;
+    }
+    sort_base = in->staged.data;
+    for (size_t i = 0, j; i < n; i = j) {
+        for (j = i + 1; j < n && it[j].a == it[i].a && it[j].b == it[i].b; j++)
+            ;
+        if (j - i > 1)
+            qsort(it + i, j - i, sizeof *it, stage_item_cmp);
+    }
+    for (size_t i = 0; i < n; i++)
+        in->staged_off[i] = it[i].off;
+    free(it);
+    free(tmp);
+    return 0;
 }
 
 void pj_inst_stage_clear(pj_inst *in)
@@ -565,8 +677,10 @@ int pj_inst_stage_commit(pj_inst *in, tl_error *err)
     }
     if (in->nstaged == 0)
         return 0;
-    sort_base = in->staged.data;
-    qsort(in->staged_off, in->nstaged, sizeof *in->staged_off, staged_cmp);
+    if (stage_sort(in) != 0) {
+        pj_inst_stage_clear(in);
+        return pj_nomem(err);
+    }
     uint8_t key[PJ_KEY_BYTES_MAX];
     memcpy(key, in->prefix, PJ_PREFIX_BYTES);
     for (size_t i = 0; i < in->nstaged; i++) {
