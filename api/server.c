@@ -705,6 +705,10 @@ static int open_listener(tl_server *s, const char *addr, tl_error *err)
         }
         int one = 1;
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        /* Accepted sockets inherit it: without it a kept-alive reply larger than a segment
+         * waits for the client's delayed ACK (Nagle), about 40 ms per view request. */
+        if (ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, LISTEN_BACKLOG) == 0)
             break;
         saved = errno;

@@ -289,8 +289,14 @@ static void configure(tl_ledger *l, const tl_ledger_options *opt)
      * last record still lets a ledger killed in the middle of a WAL write open again. */
     rocksdb_options_set_wal_recovery_mode(l->opts, 0 /* kTolerateCorruptedTailRecords */);
     l->table = rocksdb_block_based_options_create();
-    l->cache = rocksdb_cache_create_lru(opt && opt->block_cache_bytes ? opt->block_cache_bytes
-                                                                       : DEFAULT_CACHE_BYTES);
+    /* Few shards: with the default 64 shards of 1 MiB, a bloom filter block larger than a
+     * shard is never kept, and the sequencer's lookups re-read filters from disk. */
+    rocksdb_lru_cache_options_t *co = rocksdb_lru_cache_options_create();
+    rocksdb_lru_cache_options_set_capacity(co, opt && opt->block_cache_bytes ? opt->block_cache_bytes
+                                                                               : DEFAULT_CACHE_BYTES);
+    rocksdb_lru_cache_options_set_num_shard_bits(co, 2);
+    l->cache = rocksdb_cache_create_lru_opts(co);
+    rocksdb_lru_cache_options_destroy(co);
     rocksdb_block_based_options_set_block_cache(l->table, l->cache);
     rocksdb_block_based_options_set_filter_policy(l->table, rocksdb_filterpolicy_create_bloom_full(10));
     rocksdb_block_based_options_set_cache_index_and_filter_blocks(l->table, 1);

@@ -104,7 +104,7 @@ static void test_quick_report(void **state)
     if (code != 0)
         fail_msg("bench --quick exited %d\nstderr:\n%s", code, err);
 
-    /* progress went to stderr, the report to stdout and to OUT/<date>.md, the same bytes */
+    /* progress went to stderr, the report to stdout and to OUT/<date>-quick.md, the same bytes */
     assert_non_null(strstr(err, "bench: generating"));
     DIR *d = opendir(outdir);
     assert_non_null(d);
@@ -112,7 +112,7 @@ static void test_quick_report(void **state)
     char report[1024] = "";
     while ((de = readdir(d)) != NULL) {
         size_t n = strlen(de->d_name);
-        if (n == 13 && strcmp(de->d_name + 10, ".md") == 0)
+        if (n == 19 && strcmp(de->d_name + 10, "-quick.md") == 0) /* YYYY-MM-DD-quick.md */
             snprintf(report, sizeof report, "%s/%s", outdir, de->d_name);
     }
     closedir(d);

@@ -74,7 +74,8 @@ static const char bench_help[] =
     "  --full         10,000,000 events (the size the memory target names; takes many minutes)\n"
     "  --quick        tiny sizes and short runs: checks that every part works, measures nothing\n"
     "  --only LIST    only these measurements (comma-separated names from the list above)\n"
-    "  --out DIR      also write the report to DIR/YYYY-MM-DD.md\n"
+    "  --out DIR      also write the report to DIR/YYYY-MM-DD.md (other sizes and --only subsets:\n"
+    "                 DIR/YYYY-MM-DD-full.md, ...-quick.md, ...-N.md, ...-only-NAME.md)\n"
     "  --keep         keep the temporary directories (ledger, bundle, PostgreSQL, nginx)\n"
     "  --verbose      the servers' own logs on stderr\n\n"
     "Needs PostgreSQL and nginx for their baselines (`make bench` installs them); without them\n"
@@ -166,6 +167,7 @@ typedef struct ingest_figure {
     double commits;         /* group commits during the run */
     double events_per_commit;
     double fsync_mean_ms;
+    double sequencer_cpu_s; /* the ledger's writer thread (from /metrics; 0 if the server does not say) */
     double tenth_per_s[10]; /* the rate over each tenth of the events: does it hold as the log grows? */
     uint64_t tenth_rss[10]; /* the server's VmRSS at the end of each tenth */
     char failure[256];
@@ -590,6 +592,8 @@ static int ingest_load(bench_ctx *c, server *s, bool bulk, size_t from, size_t t
     double fs = metric(&m1, "techledger_fsync_seconds_sum") - metric(&m0, "techledger_fsync_seconds_sum");
     double fn = metric(&m1, "techledger_fsync_seconds_count") - metric(&m0, "techledger_fsync_seconds_count");
     f->fsync_mean_ms = fn > 0 ? fs / fn * 1000.0 : 0;
+    f->sequencer_cpu_s = metric(&m1, "techledger_sequencer_cpu_seconds_total") -
+                         metric(&m0, "techledger_sequencer_cpu_seconds_total");
     tl_buf_free(&m0);
     tl_buf_free(&m1);
     if (rc != 0 || lr.failures > 0 || r.bad > 0 || bench_stop) {
@@ -848,6 +852,9 @@ static int phase_audit(bench_ctx *c)
         tl_buf_free(&out);
         return -1;
     }
+    /* the bundle ends at the latest checkpoint: verify must check exactly what was exported */
+    const char *ex = out.data ? strstr((const char *)out.data, "exported ") : NULL;
+    uint64_t exported = ex ? strtoull(ex + 9, NULL, 10) : c->size;
     tl_buf_free(&out);
     char *argv[] = {c->self, "verify", c->bundle, NULL};
     bench_progress("audit: techledger verify of the bundle (%" PRIu64 " records)", c->size);
@@ -861,13 +868,13 @@ static int phase_audit(bench_ctx *c)
     tl_buf_free(&out);
     c->audit_wall_s = rr.wall_s;
     c->audit_cpu_s = bench_cpu_seconds(&rr.ru);
-    if (c->audit_records != c->size) {
-        fprintf(stderr, "bench: verify checked %" PRIu64 " records, the ledger holds %" PRIu64 "\n", c->audit_records,
-                c->size);
+    if (c->audit_records != exported || exported == 0) {
+        fprintf(stderr, "bench: verify checked %" PRIu64 " records, the bundle holds %" PRIu64 "\n", c->audit_records,
+                exported);
         return -1;
     }
     c->audit_ran = true;
-    bench_progress("audit: %.2f s, %.0f records/s", c->audit_wall_s, (double)c->size / c->audit_wall_s);
+    bench_progress("audit: %.2f s, %.0f records/s", c->audit_wall_s, (double)c->audit_records / c->audit_wall_s);
     return 0;
 }
 
@@ -1420,7 +1427,7 @@ static void report_write(bench_ctx *c, report *r)
            per_core / BENCH_TARGET_REBUILD_PER_CORE, status_word(true, per_core >= BENCH_TARGET_REBUILD_PER_CORE));
     }
     if (c->audit_ran) {
-        double rate = (double)c->size / c->audit_wall_s, ratio = ceil_v > 0 ? rate / ceil_v : 0;
+        double rate = (double)c->audit_records / c->audit_wall_s, ratio = ceil_v > 0 ? rate / ceil_v : 0;
         rp(r, "| 4 | full audit of the bundle (`techledger verify`) | %s records/s | %s | %.0f%% | "
               ">= 90%% | %s |\n",
            num(rate), ceil_cell, ratio * 100, status_word(c->ceiling_ran, ratio >= BENCH_TARGET_AUDIT_RATIO));
@@ -1492,8 +1499,20 @@ static void report_write(bench_ctx *c, report *r)
     }
 
     rp(r, "\n## How each figure was measured\n\n");
-    rp(r, "The whole run: `techledger bench%s%s` (%s bulk events, %s one-per-request events).\n\n",
-       g->quick ? " --quick" : g->full ? " --full" : "", "", num((double)g->events), num((double)g->single));
+    char only[160] = "";
+    if (g->only != ONLY_ALL) {
+        size_t ol = (size_t)snprintf(only, sizeof only, " --only ");
+        for (size_t i = 0, k = 0; i < sizeof only_names / sizeof only_names[0] && ol < sizeof only; i++)
+            if (g->only & only_names[i].bit)
+                ol += (size_t)snprintf(only + ol, sizeof only - ol, "%s%s", k++ ? "," : "", only_names[i].name);
+    }
+    char size_opt[48] = "";
+    if (g->quick || g->full)
+        snprintf(size_opt, sizeof size_opt, " --%s", g->quick ? "quick" : "full");
+    else if (g->events != BENCH_EVENTS_DEFAULT)
+        snprintf(size_opt, sizeof size_opt, " --events %zu", g->events);
+    rp(r, "The whole run: `techledger bench%s%s` (%s bulk events, %s one-per-request events).\n\n", size_opt, only,
+       num((double)g->events), num((double)g->single));
     if (c->ceiling_ran)
         rp(r, "**1. Verify ceiling.** `tl_event_verify` (libsodium `crypto_sign_verify_detached` over "
               "\"techledger/event/v1\" || 0x00 || body) on %u threads, cycling over the bodies, keys and "
@@ -1521,6 +1540,10 @@ static void report_write(bench_ctx *c, report *r)
                f->seconds > 0 ? f->server_cpu_s / f->seconds : 0,
                f->created ? f->server_cpu_s * 1e6 / (double)f->created : 0, f->client_cpu_s, num(f->commits),
                f->events_per_commit, f->fsync_mean_ms);
+            if (f->sequencer_cpu_s > 0)
+                rp(r, "  The sequencer thread used %.1f CPU-s of it (%.1f us per event, %.0f%% of the wall time).\n",
+                   f->sequencer_cpu_s, f->created ? f->sequencer_cpu_s * 1e6 / (double)f->created : 0,
+                   f->seconds > 0 ? f->sequencer_cpu_s / f->seconds * 100 : 0);
             rp(r, "  Rate over each tenth of the events, first to last (events/s):");
             for (int t = 0; t < 10; t++)
                 rp(r, "%s %s", t ? "," : "", num(f->tenth_per_s[t]));
@@ -1556,7 +1579,7 @@ static void report_write(bench_ctx *c, report *r)
     if (c->audit_ran)
         rp(r, "**4. Audit.** `%s` (not timed), then `%s`: %.2f s wall (%.2f CPU-seconds) for %s records; verify said "
               "\"%s\".\n\n",
-           c->export_cmd, c->audit_cmd, c->audit_wall_s, c->audit_cpu_s, num((double)c->size), c->audit_out);
+           c->export_cmd, c->audit_cmd, c->audit_wall_s, c->audit_cpu_s, num((double)c->audit_records), c->audit_out);
     if (c->views[0].tl.ran) {
         rp(r, "**5. Views.** Server: `%s`, views current with the log. Each view's JSON was fetched once and written to "
               "a file that nginx (%s, `worker_processes 2`, keep-alive, access log off) serves from a temporary "
@@ -1865,7 +1888,21 @@ int tl_cmd_bench(int argc, char **argv)
         struct tm tm;
         localtime_r(&now, &tm);
         strftime(date, sizeof date, "%Y-%m-%d", &tm);
-        snprintf(path, sizeof path, "%s/%s.md", g->out_dir, date);
+        /* A default run is the day's report; other sizes and subsets get names of their own so
+         * that they never replace it. */
+        char variant[160] = "";
+        size_t vl = 0;
+        if (g->quick || g->full)
+            vl += (size_t)snprintf(variant + vl, sizeof variant - vl, "-%s", g->quick ? "quick" : "full");
+        else if (events_given && g->events != BENCH_EVENTS_DEFAULT)
+            vl += (size_t)snprintf(variant + vl, sizeof variant - vl, "-%zu", g->events);
+        if (g->only != ONLY_ALL) {
+            vl += (size_t)snprintf(variant + vl, sizeof variant - vl, "-only");
+            for (size_t i = 0; i < sizeof only_names / sizeof only_names[0] && vl < sizeof variant; i++)
+                if (g->only & only_names[i].bit)
+                    vl += (size_t)snprintf(variant + vl, sizeof variant - vl, "-%s", only_names[i].name);
+        }
+        snprintf(path, sizeof path, "%s/%s%s.md", g->out_dir, date, variant);
         if (tl_file_write_atomic(path, r.b.data, r.b.len, 0644, &err) != 0) {
             fprintf(stderr, "techledger bench: cannot write %s: %s\n", path, tl_error_format(&err, msg, sizeof msg));
             code = TL_EXIT_IO;
