@@ -967,12 +967,14 @@ static void emit_node(void *ctx, unsigned level, uint64_t index, const uint8_t h
                               TL_HASH_BYTES);
 }
 
-static bool same_event(const tl_event *ev, const uint8_t *rec, size_t len)
+/* Is the record rec the same signed event as ev? On a match *version is the record's version. */
+static bool same_event(const tl_event *ev, const uint8_t *rec, size_t len, uint64_t *version)
 {
     tl_record r;
     tl_error e;
     if (tl_record_decode(&r, rec, len, &e) != 0)
         return false;
+    *version = r.version;
     return r.body_len == ev->body_len && memcmp(r.body, ev->body, ev->body_len) == 0 &&
            memcmp(r.key, ev->key, TL_PUBKEY_BYTES) == 0 && memcmp(r.sig, ev->sig, TL_SIG_BYTES) == 0;
 }
@@ -982,35 +984,24 @@ static bool same_event(const tl_event *ev, const uint8_t *rec, size_t len)
 static void judge_duplicate(tl_ledger *l, item *it, uint64_t original, item *batch_first, uint64_t base)
 {
     bool same = false;
+    uint64_t version = 0;
     if (original >= base) {
         for (item *p = batch_first; p != it; p = p->next)
             if (p->res.status == TL_APPEND_CREATED && p->res.seq == original) {
-                same = same_event(&it->ev, p->record.data, p->record.len);
+                same = same_event(&it->ev, p->record.data, p->record.len, &version);
                 break;
             }
     } else {
         tl_buf rec;
         tl_buf_init(&rec);
         tl_error e;
-        same = tl_ledger_read(l, original, &rec, &e) == 0 && same_event(&it->ev, rec.data, rec.len);
+        same = tl_ledger_read(l, original, &rec, &e) == 0 && same_event(&it->ev, rec.data, rec.len, &version);
         tl_buf_free(&rec);
     }
     if (same) {
         it->res.status = TL_APPEND_DUPLICATE;
         it->res.seq = original;
-        tl_buf rec;
-        tl_buf_init(&rec);
-        tl_record r;
-        tl_error e;
-        /* report the original's version */
-        if (original < base && tl_ledger_read(l, original, &rec, &e) == 0 &&
-            tl_record_decode(&r, rec.data, rec.len, &e) == 0)
-            it->res.version = r.version;
-        else
-            for (item *p = batch_first; p != it; p = p->next)
-                if (p->res.status == TL_APPEND_CREATED && p->res.seq == original)
-                    it->res.version = p->res.version;
-        tl_buf_free(&rec);
+        it->res.version = version;
     } else {
         tl_fail(&it->res.err, TL_ECONFLICT, "event.id_reused", "id",
                 "event id already used by record %" PRIu64 " with different content", original);
