@@ -10,6 +10,8 @@
  *   ingest_job            created and answered on its loop thread; between the two, workers
  *                         and the ledger's writer touch only the fields marked for them
  *   api_metrics           atomics, any thread
+ *   api_views             its own mutex (views.c); a vc_wait belongs to its loop once on
+ *                         that loop's views_done list
  */
 #ifndef TL_API_INTERNAL_H
 #define TL_API_INTERNAL_H
@@ -18,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -71,6 +74,8 @@ typedef struct tl_loop tl_loop;
 typedef struct api_conn api_conn;
 typedef struct sse_sub sse_sub;
 typedef struct ingest_job ingest_job;
+typedef struct api_views api_views;
+typedef struct vc_wait vc_wait;
 
 #define API_CONN_BUCKETS 1024u /* per loop; chains grow, so this is a speed knob only */
 
@@ -88,16 +93,19 @@ struct tl_loop {
     struct event *heartbeat; /* SSE keep-alive comments */
     struct event *resume;    /* re-enables accepting after an accept error (EMFILE) */
 
-    pthread_mutex_t mu; /* guards done_head/done_tail */
+    pthread_mutex_t mu; /* guards done_head/done_tail and views_done_head/views_done_tail */
     ingest_job *done_head, *done_tail;
+    vc_wait *views_done_head, *views_done_tail; /* view requests whose render has finished */
 
     api_conn *conns[API_CONN_BUCKETS];
     size_t nconns;
     sse_sub *subs;
     _Atomic size_t nsubs;
-    size_t pending; /* deferred replies (submissions) not yet sent */
+    size_t pending; /* deferred replies (submissions, view renders) not yet sent */
     bool stop_begun;
     uint64_t stop_ns;
+    time_t date_s;  /* the second date[] shows */
+    char date[64];  /* "Date:" value, formatted once a second rather than per reply */
 };
 
 struct tl_server {
@@ -105,7 +113,8 @@ struct tl_server {
     tl_views *views;
     tl_api_tokens tokens;
     tl_api_secrets *secrets;
-    int listen_fd;
+    int listen_fds[TL_API_LOOPS_MAX]; /* one per loop (SO_REUSEPORT), or one for all */
+    unsigned nlisten;
     uint16_t port;
     int access_log_fd;
     size_t connections_max;
@@ -134,6 +143,7 @@ struct tl_server {
     size_t log_len;
     bool log_stop;
     api_metrics metrics;
+    api_views *vc; /* the view reply cache and its render threads */
 };
 
 /* One accepted connection (a key in its loop's table once it has sent a request). */
@@ -160,6 +170,8 @@ typedef struct api_req {
     size_t body_bytes;
 } api_req;
 
+#define API_ETAG_BYTES 20u /* a quoted 16-digit hex tag and its NUL */
+
 /* A reply being built by a synchronous handler; api_send sends it (once). */
 typedef struct api_reply {
     int status;
@@ -168,7 +180,9 @@ typedef struct api_reply {
     const char *allow;      /* for 405 */
     bool close;             /* Connection: close */
     int retry_after_s;      /* > 0: Retry-After */
-    bool deferred;          /* the handler took over the request (submission, subscription) */
+    bool deferred;          /* the handler took over the request (submission, subscription,
+                               view render) */
+    char etag[API_ETAG_BYTES]; /* "" = no ETag header */
 } api_reply;
 
 uint64_t api_now_ns(void);
@@ -224,7 +238,6 @@ void api_handle_event(api_req *rq, const char *sub, const api_query *q, api_repl
 void api_handle_stream(api_req *rq, const char *sub, const api_query *q, api_reply *rep);
 void api_handle_checkpoint(api_req *rq, const api_query *q, api_reply *rep);
 void api_handle_consistency(api_req *rq, const api_query *q, api_reply *rep);
-void api_handle_views(api_req *rq, const char *sub, const char *raw_query, api_reply *rep);
 void api_handle_health(api_req *rq, api_reply *rep);
 void api_handle_metrics(api_req *rq, api_reply *rep);
 /* Serves a dashboard file; false when path is not one. */
@@ -236,6 +249,16 @@ void api_ingest_start(api_req *rq, api_reply *rep);
 void api_ingest_drain(tl_loop *lp);
 int api_pool_start(tl_server *s, tl_error *err);
 void api_pool_stop(tl_server *s);
+
+/* Views (views.c): answered from the reply cache, or deferred to a render thread. */
+void api_handle_views(api_req *rq, const char *sub, const char *raw_query, api_reply *rep);
+/* On lp's loop: answers every view request whose render has finished. */
+void api_views_drain(tl_loop *lp);
+int api_views_start(tl_server *s, size_t bytes_max, unsigned nthreads, tl_error *err);
+/* Joins the render threads (after the loops have stopped: nothing is queued any more). */
+void api_views_stop(tl_server *s);
+void api_views_free(tl_server *s);
+void api_views_metrics(tl_server *s, struct evbuffer *out);
 
 /* Subscriptions (sse.c). */
 void api_sse_start(api_req *rq, api_conn *conn, const api_query *q, api_reply *rep);

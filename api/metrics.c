@@ -180,4 +180,5 @@ void api_metrics_render(tl_server *s, struct evbuffer *b)
             evbuffer_add_printf(b, "techledger_projection_position{projection=\"%s\"} %" PRIu64 "\n", ps[i].name,
                                 ps[i].position);
     }
+    api_views_metrics(s, b);
 }

@@ -1,8 +1,8 @@
 /*
- * The read routes: records, streams, checkpoints, proofs, views, health, metrics and the
+ * The read routes: records, streams, checkpoints, proofs, health, metrics and the
  * dashboard (FORMAT.md section 11). Each runs on its connection's loop and does a bounded
- * amount of work: at most TL_API_LIST_MAX records per page, O(log n) reads per proof, one view
- * query. Every handler fills exactly one api_reply; server.c sends it.
+ * amount of work: at most TL_API_LIST_MAX records per page, O(log n) reads per proof. Views
+ * have their own file (views.c). Every handler fills exactly one api_reply; server.c sends it.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -259,137 +259,6 @@ void api_handle_consistency(api_req *rq, const api_query *q, api_reply *rep)
     json_t *j = json_pack("{s:I,s:I,s:o}", "from", (json_int_t)from, "to", (json_int_t)to, "hashes", hashes_json(p));
     free(p);
     api_reply_json(rep, 200, j);
-}
-
-/* ---------- views ---------- */
-
-static int view_status(int code)
-{
-    switch (code) {
-    case TL_ENOTFOUND: return 404;
-    case TL_EINVAL: return 400;
-    case TL_EDENIED: return 403;
-    case TL_ESTATE: return 503;
-    default: return tl_api_status_for(code);
-    }
-}
-
-/* contracts/<reg_no>: each event with its inclusion proof, against a tree the reader can check
- * (the latest checkpoint when it covers every event, else the current size). */
-static int attach_proofs(tl_server *s, json_t *j, uint64_t size, tl_error *err)
-{
-    json_t *events = json_object_get(j, "events");
-    size_t i;
-    json_t *e;
-    uint64_t max_seq = 0;
-    json_array_foreach(events, i, e)
-    {
-        json_int_t seq = json_integer_value(json_object_get(e, "seq"));
-        if ((uint64_t)seq > max_seq)
-            max_seq = (uint64_t)seq;
-    }
-    tl_buf note;
-    tl_buf_init(&note);
-    uint64_t cp_size = 0;
-    bool have_cp = false;
-    if (size == 0) {
-        have_cp = tl_ledger_checkpoint_latest(s->l, &note, &cp_size, err) == 0 && cp_size > max_seq;
-        size = have_cp ? cp_size : tl_ledger_size(s->l);
-    } else {
-        have_cp = tl_ledger_checkpoint_get(s->l, size, &note, err) == 0;
-    }
-    tl_error_clear(err);
-    tl_buf rec;
-    tl_buf_init(&rec);
-    int rc = 0;
-    json_array_foreach(events, i, e)
-    {
-        uint64_t seq = (uint64_t)json_integer_value(json_object_get(e, "seq"));
-        rc = tl_ledger_read(s->l, seq, &rec, err);
-        if (rc != 0)
-            break;
-        uint8_t leaf[TL_HASH_BYTES];
-        tl_leaf_hash(leaf, rec.data, rec.len);
-        json_t *proof;
-        rc = tl_api_proof_json(&proof, s->l, seq, size, leaf, err);
-        if (rc != 0)
-            break;
-        json_object_set_new(e, "proof", proof);
-    }
-    if (rc == 0) {
-        json_object_set_new(j, "tree_size", json_integer((json_int_t)size));
-        if (have_cp)
-            json_object_set_new(j, "checkpoint", json_stringn((const char *)note.data, note.len));
-    }
-    tl_buf_free(&rec);
-    tl_buf_free(&note);
-    return rc;
-}
-
-void api_handle_views(api_req *rq, const char *sub, const char *raw_query, api_reply *rep)
-{
-    tl_server *s = srv_of(rq);
-    tl_error err;
-    tl_error_clear(&err);
-    api_query q;
-    if (api_query_parse(&q, raw_query, NULL, &err) != 0) {
-        api_reply_tl_error(rep, &err);
-        return;
-    }
-    const char *format = api_query_get(&q, "format");
-    bool csv = false;
-    if (format != NULL && strcmp(format, "csv") == 0)
-        csv = true;
-    else if (format != NULL && strcmp(format, "json") != 0) {
-        api_reply_error(rep, 400, "query.invalid", "format", "format is json or csv, not '%s'", format);
-        return;
-    }
-    bool contract = strncmp(sub, "contracts/", 10) == 0;
-    uint64_t proof = 0;
-    if (contract && api_query_u64(&q, "proof", 1, tl_ledger_size(s->l), &proof, NULL, &err) != 0) {
-        api_reply_tl_error(rep, &err);
-        return;
-    }
-    tl_view_param params[API_QUERY_PARAMS_MAX];
-    size_t n = 0;
-    for (size_t i = 0; i < q.n; i++) {
-        if (strcmp(q.p[i].key, "format") == 0 || (contract && strcmp(q.p[i].key, "proof") == 0))
-            continue;
-        params[n].key = q.p[i].key;
-        params[n].value = q.p[i].value;
-        n++;
-    }
-    if (s->views == NULL) {
-        api_reply_error(rep, 503, "views.unavailable", "", "this server has no views");
-        return;
-    }
-    json_t *j = NULL;
-    int rc = tl_view_query(&j, s->views, rq->access, sub, params, n, &err);
-    if (rc == 0 && contract)
-        rc = attach_proofs(s, j, proof, &err);
-    if (rc != 0) {
-        json_decref(j);
-        api_reply_error(rep, view_status(rc), err.rule[0] ? err.rule : "view.error", err.path, "%s", err.msg);
-        return;
-    }
-    if (!csv) {
-        api_reply_json(rep, 200, j);
-        return;
-    }
-    tl_buf out;
-    tl_buf_init(&out);
-    rc = tl_view_csv(&out, j, &err);
-    json_decref(j);
-    if (rc != 0) {
-        tl_buf_free(&out);
-        api_reply_error(rep, view_status(rc), err.rule[0] ? err.rule : "view.error", err.path, "%s", err.msg);
-        return;
-    }
-    rep->body = evbuffer_new();
-    evbuffer_add(rep->body, out.data, out.len);
-    tl_buf_free(&out);
-    rep->status = 200;
-    rep->content_type = "text/csv; charset=utf-8";
 }
 
 /* ---------- operations ---------- */

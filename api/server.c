@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -254,6 +255,7 @@ static const char *reason_for(int status)
     switch (status) {
     case 200: return "OK";
     case 201: return "Created";
+    case 304: return "Not Modified";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
@@ -271,11 +273,32 @@ static const char *reason_for(int status)
     }
 }
 
+/* The loop's Date header value (RFC 9110 IMF-fixdate), which evhttp would otherwise format for
+ * every reply. */
+static const char *loop_date(tl_loop *lp)
+{
+    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    struct timeval tv;
+    if (event_base_gettimeofday_cached(lp->base, &tv) != 0)
+        gettimeofday(&tv, NULL);
+    if (tv.tv_sec != lp->date_s || lp->date[0] == '\0') {
+        struct tm tm;
+        gmtime_r(&tv.tv_sec, &tm);
+        snprintf(lp->date, sizeof lp->date, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday % 7],
+                 tm.tm_mday, months[tm.tm_mon % 12], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        lp->date_s = tv.tv_sec;
+    }
+    return lp->date;
+}
+
 void api_send(api_req *rq, api_reply *rep)
 {
     if (rep->body == NULL)
         rep->body = evbuffer_new();
     struct evkeyvalq *h = evhttp_request_get_output_headers(rq->req);
+    evhttp_add_header(h, "Date", loop_date(rq->loop));
     evhttp_add_header(h, "Content-Type", rep->content_type ? rep->content_type : "application/json");
     evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
     if (rep->allow)
@@ -287,6 +310,8 @@ void api_send(api_req *rq, api_reply *rep)
     }
     if (rep->status == 401)
         evhttp_add_header(h, "WWW-Authenticate", "Bearer");
+    if (rep->etag[0] != '\0')
+        evhttp_add_header(h, "ETag", rep->etag);
     if (rep->close || atomic_load(&rq->loop->srv->stopping))
         evhttp_add_header(h, "Connection", "close");
     size_t bytes = evbuffer_get_length(rep->body);
@@ -480,6 +505,14 @@ static void dispatch(api_req *rq, api_conn *conn, const char *path, const char *
     }
 }
 
+/* strlcpy: snprintf("%s") costs a formatted print on every request. */
+static void copy_truncated(char *out, size_t cap, const char *s)
+{
+    size_t n = strnlen(s, cap - 1);
+    memcpy(out, s, n);
+    out[n] = '\0';
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     tl_loop *lp = arg;
@@ -488,11 +521,11 @@ static void on_request(struct evhttp_request *req, void *arg)
                   .method = method_name(evhttp_request_get_command(req)), .access = TL_ACCESS_PUBLIC};
     api_reply rep = {0};
     const char *uri = evhttp_request_get_uri(req);
-    snprintf(rq.uri, sizeof rq.uri, "%s", uri ? uri : "");
+    copy_truncated(rq.uri, sizeof rq.uri, uri ? uri : "");
 
     bool over = false;
     api_conn *conn = conn_track(lp, req, &over);
-    snprintf(rq.remote, sizeof rq.remote, "%s", conn ? conn->remote : "?");
+    copy_truncated(rq.remote, sizeof rq.remote, conn ? conn->remote : "?");
     if (over) {
         rep.close = true;
         rep.retry_after_s = 1;
@@ -595,6 +628,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     (void)what;
     tl_loop *lp = arg;
     api_ingest_drain(lp);
+    api_views_drain(lp);
     if (atomic_load(&lp->srv->stopping) && !lp->stop_begun)
         begin_stop(lp);
     else if (atomic_load(&lp->nsubs) > 0)
@@ -685,6 +719,63 @@ static int parse_listen(const char *addr, char *host, size_t hcap, char *port, s
     return 0;
 }
 
+static void set_port(struct sockaddr_storage *ss, uint16_t port)
+{
+    if (ss->ss_family == AF_INET6)
+        ((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
+    else
+        ((struct sockaddr_in *)ss)->sin_port = htons(port);
+}
+
+static uint16_t bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) != 0)
+        return 0;
+    return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                          : ((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/* A listening socket on ai's address (port 0: ai's own). -1 with errno set on failure. */
+static int listen_socket(const struct addrinfo *ai, uint16_t port, bool reuseport)
+{
+    struct sockaddr_storage ss;
+    if (ai->ai_addrlen > sizeof ss) {
+        errno = EINVAL;
+        return -1;
+    }
+    memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+    if (port != 0)
+        set_port(&ss, port);
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    /* Accepted sockets inherit it: without it a kept-alive reply larger than a segment
+     * waits for the client's delayed ACK (Nagle), about 40 ms per view request. */
+    if (ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if ((reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) ||
+        bind(fd, (struct sockaddr *)&ss, ai->ai_addrlen) != 0 || listen(fd, LISTEN_BACKLOG) != 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+/*
+ * One listening socket per loop, all on the same port with SO_REUSEPORT, so that the kernel
+ * spreads new connections evenly over the loops (by a hash of the peer's address and port).
+ * With one socket shared by every loop, whichever loop woke first accepted every pending
+ * connection: under a burst of connects one loop got all of them and the other cores idled.
+ * SO_REUSEPORT would also let another process of the same user bind the port and take a share
+ * of the connections, so a named port is first bound without it, which fails while anyone
+ * else holds the port. Where SO_REUSEPORT is unavailable the loops share one socket.
+ */
 static int open_listener(tl_server *s, const char *addr, tl_error *err)
 {
     char host[256], port[8];
@@ -696,34 +787,42 @@ static int open_listener(tl_server *s, const char *addr, tl_error *err)
     int g = getaddrinfo(host, port, &hints, &res);
     if (g != 0)
         return tl_fail(err, TL_EINVAL, "listen.address", "listen", "cannot resolve '%s': %s", host, gai_strerror(g));
-    int fd = -1, saved = 0;
-    for (struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, ai->ai_protocol);
-        if (fd < 0) {
-            saved = errno;
-            continue;
+    int saved = 0;
+    bool named = atol(port) != 0;
+    for (struct addrinfo *ai = res; ai != NULL && s->nlisten == 0; ai = ai->ai_next) {
+        int fd = -1;
+        if (s->nloops > 1) {
+            int probe = named ? listen_socket(ai, 0, false) : -2;
+            if (probe == -1) {
+                saved = errno;
+                continue;
+            }
+            if (probe >= 0)
+                close(probe);
+            fd = listen_socket(ai, 0, true);
         }
-        int one = 1;
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        /* Accepted sockets inherit it: without it a kept-alive reply larger than a segment
-         * waits for the client's delayed ACK (Nagle), about 40 ms per view request. */
-        if (ai->ai_family == AF_INET || ai->ai_family == AF_INET6)
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, LISTEN_BACKLOG) == 0)
+        if (fd < 0) { /* one loop, or no SO_REUSEPORT */
+            fd = listen_socket(ai, 0, false);
+            if (fd < 0) {
+                saved = errno;
+                continue;
+            }
+            s->listen_fds[s->nlisten++] = fd;
             break;
-        saved = errno;
-        close(fd);
-        fd = -1;
+        }
+        s->listen_fds[s->nlisten++] = fd;
+        uint16_t p = bound_port(fd);
+        while (s->nlisten < s->nloops) {
+            int more = listen_socket(ai, p, true);
+            if (more < 0)
+                break; /* the loops share what there is */
+            s->listen_fds[s->nlisten++] = more;
+        }
     }
     freeaddrinfo(res);
-    if (fd < 0)
+    if (s->nlisten == 0)
         return tl_fail(err, TL_EIO, "listen.bind", "listen", "cannot listen on %s: %s", addr, strerror(saved));
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof ss;
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
-        s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                                 : ((struct sockaddr_in *)&ss)->sin_port);
-    s->listen_fd = fd;
+    s->port = bound_port(s->listen_fds[0]);
     return 0;
 }
 
@@ -738,7 +837,15 @@ static int loop_init(tl_server *s, tl_loop *lp, unsigned index, tl_error *err)
     lp->srv = s;
     lp->index = index;
     pthread_mutex_init(&lp->mu, NULL);
-    lp->base = event_base_new();
+    /* The changelist folds the several epoll_ctl calls evhttp makes per request (read events
+     * deleted and re-added as timeouts are reset, write interest on and off) into at most one
+     * per descriptor per loop iteration. Its one hazard, dup()ed descriptors, does not arise. */
+    struct event_config *cfg = event_config_new();
+    if (cfg != NULL) {
+        event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+        lp->base = event_base_new_with_config(cfg);
+        event_config_free(cfg);
+    }
     if (lp->base == NULL)
         return tl_fail(err, TL_ENOMEM, "memory", "", "cannot create an event loop");
     lp->http = evhttp_new(lp->base);
@@ -759,8 +866,9 @@ static int loop_init(tl_server *s, tl_loop *lp, unsigned index, tl_error *err)
      * instead of a reset. */
     evhttp_set_flags(lp->http, EVHTTP_SERVER_LINGERING_CLOSE);
     evhttp_set_gencb(lp->http, on_request, lp);
-    /* Every loop accepts from the one listening socket; the socket is ours to close. */
-    lp->lev = evconnlistener_new(lp->base, NULL, NULL, LEV_OPT_CLOSE_ON_EXEC, 0, s->listen_fd);
+    /* Each loop accepts from its own listening socket (or all share one); they are ours to close. */
+    lp->lev = evconnlistener_new(lp->base, NULL, NULL, LEV_OPT_CLOSE_ON_EXEC, 0,
+                                 s->listen_fds[index % s->nlisten]);
     if (lp->lev == NULL)
         return tl_fail(err, TL_EIO, "listen.bind", "listen", "cannot accept on the listening socket");
     lp->bound = evhttp_bind_listener(lp->http, lp->lev);
@@ -814,7 +922,6 @@ int tl_server_start(tl_server **out, tl_ledger *l, tl_views *views, const tl_ser
         return tl_fail(err, TL_ENOMEM, "memory", "", "out of memory");
     s->l = l;
     s->views = views;
-    s->listen_fd = -1;
     s->listen_handle = -1;
     s->access_log_fd = opt->access_log_fd;
     s->connections_max = opt->connections_max ? opt->connections_max : TL_API_CONNECTIONS_MAX;
@@ -850,6 +957,9 @@ int tl_server_start(tl_server **out, tl_ledger *l, tl_views *views, const tl_ser
     }
     if (rc == 0)
         rc = api_pool_start(s, err);
+    if (rc == 0)
+        rc = api_views_start(s, opt->view_cache_bytes ? opt->view_cache_bytes : TL_API_VIEW_CACHE_BYTES_DEFAULT,
+                             s->nloops, err);
     if (rc == 0) {
         s->listen_handle = tl_ledger_listen(l, on_commit, s);
         if (s->listen_handle < 0)
@@ -895,6 +1005,7 @@ void tl_server_wait(tl_server *s)
             s->loops[i].started = false;
         }
     api_pool_stop(s);
+    api_views_stop(s);
     s->waited = true;
 }
 
@@ -906,8 +1017,8 @@ void tl_server_free(tl_server *s)
     tl_server_wait(s);
     for (unsigned i = 0; i < s->nloops; i++)
         loop_free(&s->loops[i]);
-    if (s->listen_fd >= 0)
-        close(s->listen_fd);
+    for (unsigned i = 0; i < s->nlisten; i++)
+        close(s->listen_fds[i]);
     if (s->logger_started) { /* writes out the last lines, then ends */
         pthread_mutex_lock(&s->log_mu);
         s->log_stop = true;
@@ -916,6 +1027,7 @@ void tl_server_free(tl_server *s)
         pthread_join(s->logger, NULL);
     }
     free(s->log_buf);
+    api_views_free(s);
     tl_api_secrets_free(s->secrets);
     pthread_mutex_destroy(&s->pool_mu);
     pthread_cond_destroy(&s->pool_cv);

@@ -2,10 +2,13 @@
  * The HTTP API: `techledger serve` (BRIEF.md "Interface", FORMAT.md sections 10-11).
  *
  * Threads. evhttp is not thread-safe, so the server runs N event loops, each with its own
- * event_base and evhttp, all accepting from one listening socket (the kernel hands each new
- * connection to whichever loop accepts first). A connection stays on the loop that accepted it.
- * Reads (records, proofs, checkpoints, views) are answered on that loop: each is a handful of
- * RocksDB point reads with bounded output. Submissions are not: the loop only checks the
+ * event_base and evhttp, each accepting from its own listening socket on the same port
+ * (SO_REUSEPORT: the kernel spreads new connections evenly over the loops). A connection stays
+ * on the loop that accepted it.
+ * Reads (records, proofs, checkpoints) are answered on that loop: each is a handful of
+ * RocksDB point reads with bounded output. A view is answered on the loop only from the reply
+ * cache; a miss runs the view query on a render thread (a view may fold many entries), so a
+ * long query never holds up the loop (api/views.c). Submissions are not answered on the loop either: the loop only checks the
  * request's shape and hands the body to a pool of worker threads, which decode and verify
  * every envelope (tl_event_prepare, the Ed25519 work, spread over all cores) and queue the
  * events to the sequencer in request order. The sequencer's callback runs on the ledger's
@@ -79,6 +82,10 @@
 #define TL_API_SSE_BATCH_RECORDS 256u    /* records per chunk while a subscriber catches up */
 #define TL_API_SSE_HEARTBEAT_S 15        /* comment line that keeps idle proxies open */
 #define TL_API_TOKENS_MAX 256u
+/* The view reply cache (api/views.c): bytes of stored replies and keys, evicted least recently
+ * used first; a reply larger than an eighth of it is rendered but not stored. */
+#define TL_API_VIEW_CACHE_BYTES_DEFAULT (32u << 20)
+#define TL_API_RENDERERS_MAX 16u         /* threads that run view queries off the loops */
 #define TL_API_DRAIN_POLL_MS 10u         /* how often a stopping loop looks for in-flight work */
 #define TL_API_DRAIN_FLUSH_MS 2000u      /* a stopping loop waits this long for replies to be sent */
 /* Access log lines waiting for the logger thread; beyond it lines are dropped (and counted in
@@ -95,6 +102,7 @@ typedef struct tl_server_options {
     const char *tokens_path;  /* bearer tokens file; NULL = no tokens (every reader is public) */
     int access_log_fd;        /* one JSON line per request; -1 = no access log */
     unsigned connections_max; /* 0 = TL_API_CONNECTIONS_MAX */
+    size_t view_cache_bytes;  /* 0 = TL_API_VIEW_CACHE_BYTES_DEFAULT */
 } tl_server_options;
 
 /* Binds, loads the tokens and starts the loops and workers: the server is answering when this

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api_internal.h" /* the loops' connection counts, for test_loops_share_connections */
 #include "tl_checkpoint.h"
 #include "tl_note.h"
 #include "tl_web_assets.h"
@@ -827,6 +828,48 @@ static void test_connection_cap(void **state)
     th_stop(&s);
 }
 
+/* Each loop has its own listening socket (SO_REUSEPORT): new connections reach every loop, and a
+ * port another server holds is still refused. */
+static void test_loops_share_connections(void **state)
+{
+    (void)state;
+    enum { N = 32 };
+    tl_http_url url;
+    tl_error err;
+    char u[64];
+    snprintf(u, sizeof u, "http://127.0.0.1:%u", (unsigned)S.port);
+    assert_int_equal(tl_http_url_parse(&url, u, &err), 0);
+    tl_http_client *c[N];
+    tl_http_response resp;
+    tl_http_response_init(&resp);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(tl_http_client_open(&c[i], &url, 10000, &err), 0);
+        assert_int_equal(tl_http_request(c[i], "GET", "/healthz", NULL, NULL, 0, &resp, &err), 0);
+        assert_int_equal(resp.status, 200);
+    }
+    /* By a hash of the peer's port: all 32 on one loop has odds of 2^-31. The counts are read
+     * from another thread, but every request above has been answered, so they have settled. */
+    struct tl_server *srv = S.srv;
+    assert_int_equal(srv->nloops, 2);
+    assert_int_equal(srv->nlisten, 2);
+    assert_true(srv->loops[0].nconns > 0);
+    assert_true(srv->loops[1].nconns > 0);
+    for (int i = 0; i < N; i++)
+        tl_http_client_close(c[i]);
+    tl_http_response_free(&resp);
+
+    char listen[32];
+    snprintf(listen, sizeof listen, "127.0.0.1:%u", (unsigned)S.port);
+    for (unsigned loops = 1; loops <= 2; loops++) {
+        tl_server_options o = {.listen = listen, .loops = loops, .workers = 1, .access_log_fd = -1};
+        tl_server *other = NULL;
+        tl_error_clear(&err);
+        assert_int_not_equal(tl_server_start(&other, S.t.l, S.views, &o, &err), 0);
+        assert_null(other);
+        assert_string_equal(err.rule, "listen.bind");
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -843,6 +886,7 @@ int main(void)
         cmocka_unit_test(test_health_metrics_dashboard),
         cmocka_unit_test(test_concurrent_clients),
         cmocka_unit_test(test_connection_cap),
+        cmocka_unit_test(test_loops_share_connections),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

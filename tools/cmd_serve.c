@@ -15,7 +15,8 @@
 
 static const char serve_help[] =
     "usage: techledger serve DIR [--listen HOST:PORT] [--tokens FILE] [--access-log FILE|-|off]\n"
-    "                        [--views run|follow|off] [--loops N] [--workers N] [--max-connections N]\n\n"
+    "                        [--views run|follow|off] [--loops N] [--workers N] [--max-connections N]\n"
+    "                        [--view-cache-mb N]\n\n"
     "Serves the ledger in DIR over HTTP (see docs/openapi.yaml):\n"
     "  POST /v1/events                      submit signed MessagePack envelopes (one or a batch)\n"
     "  GET  /v1/events, /v1/events/SEQ      records, with ?proof=SIZE an inclusion proof\n"
@@ -37,7 +38,9 @@ static const char serve_help[] =
     "                       process maintains; off: no view routes\n"
     "  --loops N            event loops (default: one per CPU)\n"
     "  --workers N          signature-verifying threads (default: one per CPU)\n"
-    "  --max-connections N  open connections before new ones get 503 (default 4096)\n\n"
+    "  --max-connections N  open connections before new ones get 503 (default 4096)\n"
+    "  --view-cache-mb N    memory for rendered view replies, reused until the views change\n"
+    "                       (default 32)\n\n"
     "Prints \"listening on http://HOST:PORT\" once it answers. SIGTERM or SIGINT stops it cleanly:\n"
     "it stops accepting, answers every submission already accepted, writes a final checkpoint\n"
     "covering every acknowledged event, and exits 0.\n";
@@ -66,10 +69,11 @@ int tl_cmd_serve(int argc, char **argv)
                                          {"loops", required_argument, NULL, 'L'},
                                          {"workers", required_argument, NULL, 'W'},
                                          {"max-connections", required_argument, NULL, 'C'},
+                                         {"view-cache-mb", required_argument, NULL, 'M'},
                                          {0, 0, 0, 0}};
     tl_server_options so = {.access_log_fd = STDERR_FILENO};
     const char *access_log = "-", *views_mode = "run";
-    unsigned conns = 0;
+    unsigned conns = 0, cache_mb = 0;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -96,6 +100,13 @@ int tl_cmd_serve(int argc, char **argv)
                 return TL_EXIT_USAGE;
             }
             so.connections_max = conns;
+            break;
+        case 'M':
+            if (parse_count(optarg, 65536, &cache_mb) != 0) {
+                fprintf(stderr, "techledger serve: --view-cache-mb must be 1..65536\n");
+                return TL_EXIT_USAGE;
+            }
+            so.view_cache_bytes = (size_t)cache_mb << 20;
             break;
         default: fputs(serve_help, stderr); return TL_EXIT_USAGE;
         }
