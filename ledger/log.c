@@ -10,14 +10,27 @@
  * Column families of db/ (all keys big-endian so that byte order is numeric order):
  *   default      meta: "format" -> "techledger/1", "origin" -> origin, "admin" -> public key
  *   records      seq (8) -> record bytes, exactly as hashed and exported (FORMAT.md section 5)
- *   streams      stream || 0x00 || version (8) -> seq (8); streams never contain 0x00
+ *   streams      stream || 0x00 || version (8) -> seq (8) for every version of a stream but
+ *                its latest, whose seq is kept with the stream head (below); streams never
+ *                contain 0x00
  *   merkle       level (1) || index (8) -> hash (32): every complete aligned subtree of
  *                2^MERKLE_STORED_LEVEL_MIN or more leaves (RFC 6962; see merkle.c). Smaller
- *                subtrees are recomputed from their records when a proof needs them (at most
- *                2^MERKLE_STORED_LEVEL_MIN - 1 sequential record reads per proof), which
- *                saves nearly one write and 41 bytes per record.
+ *                subtrees are recomputed from their records when a proof needs them (records
+ *                of the leaf's aligned block of 2^MERKLE_STORED_LEVEL_MIN, and of the block
+ *                at the tree's right edge), which saves nearly one write and 41 bytes per
+ *                record. Readers keep the levels >= MERKLE_CACHED_LEVEL_MIN in memory (n/128
+ *                hashes, copied when a proof first needs them; see merkle_upper); a root or
+ *                proof reads the rest of its nodes with one multi-get per column family.
  *   state        the sequencer's state (tl_state.h): idempotency index, stream heads, key
- *                registry and whatever the domain rules keep
+ *                registry and whatever the domain rules keep. A stream head is stored as
+ *                version (8) || seq (8), the seq of that latest version: most streams have
+ *                one event (a registration), and keeping its seq here instead of in `streams`
+ *                saves one randomly placed key per event, the sequencer's dearest kind of
+ *                write (a skip-list insert into a large memtable, later flushed and
+ *                compacted). When a stream gets its next version the previous seq moves to
+ *                `streams`. The rules see only the version (overlay_get strips the seq). A
+ *                head of 8 bytes (ledgers written before this layout) has every version,
+ *                the latest included, in `streams`; both forms read correctly.
  *   checkpoints  tree size (8) -> signed checkpoint note, every one ever issued
  *
  * DURABILITY. One writer thread owns appends. It takes up to TL_COMMIT_EVENTS_MAX queued
@@ -31,6 +44,11 @@
  * share one fsync per batch instead of queueing behind each other's.
  *
  * The size of the log is not stored separately: it is one past the last key of `records`.
+ *
+ * OPENING. RocksDB forgives a MANIFEST that ends in a torn record (a crash while it was being
+ * written) by ignoring it and whatever follows; a damaged length byte earlier in the file
+ * looks the same to it and silently loses table files. check_manifest refuses that case
+ * before RocksDB opens the database (storage.corrupt).
  *
  * CREATION. tl_ledger_create builds the database as db.creating/ (metadata, record 0, the first
  * checkpoint), closes it and only then renames it to db/ and syncs the directory. So a ledger
@@ -60,7 +78,10 @@
 #define FORMAT_TAG "techledger/1"
 #define DB_CREATING_NAME "db.creating" /* db/ while tl_ledger_create builds it */
 #define MERKLE_STORED_LEVEL_MIN 4u
+#define MERKLE_CACHED_LEVEL_MIN 8u
 #define DEFAULT_CACHE_BYTES (64u << 20)
+#define CHECKPOINT_FAILURE_LOG_MS 60000u /* failed checkpoints are logged at most this often */
+#define HEAD_BYTES 16u /* a stored stream head: version (8) || seq (8) */
 
 enum { CF_DEFAULT, CF_RECORDS, CF_STREAMS, CF_MERKLE, CF_STATE, CF_CHECKPOINTS, CF_COUNT };
 static const char *const cf_names[CF_COUNT] = {"default", "records", "streams",
@@ -87,6 +108,17 @@ typedef struct overlay_state {
     tl_map *cache;
     tl_map *prefetched;
 } overlay_state;
+
+/* Merkle nodes of level >= MERKLE_CACHED_LEVEL_MIN, copied from the merkle column family when
+ * a root or proof first needs them: nodes never change, and these are the top of every proof's
+ * path, so a proof asks RocksDB only for its few lower nodes. n/128 hashes in all: 2.5 MB at
+ * 10M records. hash[level][0 .. count[level]) are held; guarded by mu. */
+typedef struct merkle_upper {
+    pthread_mutex_t mu;
+    uint64_t count[TL_MERKLE_LEVELS];
+    uint64_t cap[TL_MERKLE_LEVELS];
+    uint8_t (*hash[TL_MERKLE_LEVELS])[TL_HASH_BYTES];
+} merkle_upper;
 
 struct tl_ledger {
     char *dir;
@@ -125,6 +157,7 @@ struct tl_ledger {
     uint64_t last_recorded_ms;
     overlay_state overlay;
     tl_map *stream_index; /* this batch's streams-CF entries, written sorted */
+    tl_map *heads;        /* the seq of each stream head this batch wrote: 's' || stream -> seq */
     rocksdb_writebatch_t *batch;
 
     /* Checkpoints: the key, and the latest issued (guarded by cp_mu). */
@@ -132,6 +165,8 @@ struct tl_ledger {
     pthread_mutex_t cp_mu;
     uint64_t cp_size;
     uint64_t cp_issued_mono_ms;
+    uint64_t cp_failures;          /* attempts failed in a row (writer thread) */
+    uint64_t cp_failure_logged_ms; /* when the last of them was logged */
 
     pthread_mutex_t listen_mu;
     struct {
@@ -141,6 +176,8 @@ struct tl_ledger {
 
     pthread_mutex_t stats_mu;
     tl_ledger_stats stats;
+
+    merkle_upper upper; /* read side: roots and proofs */
 };
 
 /* ---------- small helpers ---------- */
@@ -194,24 +231,56 @@ static const uint8_t *prefetched_get(const overlay_state *o, const uint8_t *key,
     return tl_map_get(o->prefetched, key, klen, vlen);
 }
 
+/* The cache holds a stored stream head (version || seq, 16 bytes) as varint(version) || seq
+ * (9 bytes for most): a contract's head then fits inside its map entry (state.c) instead of
+ * costing an allocation. Never 8 bytes, so an older head (the version alone) stays distinct. */
+static size_t head_compact(uint8_t out[HEAD_BYTES + 2], const uint8_t head[HEAD_BYTES])
+{
+    size_t n = 0;
+    for (uint64_t v = tl_be64_get(head); ; v >>= 7) {
+        out[n++] = (uint8_t)(v & 0x7f) | (v >= 0x80 ? 0x80 : 0);
+        if (v < 0x80)
+            break;
+    }
+    memcpy(out + n, head + 8, 8);
+    return n + 8;
+}
+
+static bool head_expand(uint8_t head[HEAD_BYTES], const uint8_t *c, size_t n)
+{
+    uint64_t v = 0;
+    size_t i = 0;
+    for (unsigned shift = 0; i + 8 < n && shift < 64; shift += 7) {
+        v |= (uint64_t)(c[i] & 0x7f) << shift;
+        if ((c[i++] & 0x80) == 0)
+            break;
+    }
+    if (i + 8 != n)
+        return false;
+    tl_be64_put(head, v);
+    memcpy(head + 8, c + i, 8);
+    return true;
+}
+
 static void cache_put(overlay_state *o, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
 {
+    uint8_t compact[HEAD_BYTES + 2];
+    if (key[0] == 's' && vlen == HEAD_BYTES) {
+        vlen = head_compact(compact, val);
+        val = compact;
+    }
     if (tl_map_count(o->cache) >= STATE_CACHE_ENTRIES_MAX)
         tl_map_clear(o->cache); /* crude but bounded: it refills with what is hot */
     if (tl_map_put(o->cache, key, klen, val, vlen) != 0)
         tl_map_clear(o->cache); /* out of memory: the cache is only an accelerator */
 }
 
-static int overlay_get(tl_state *base, const uint8_t *key, size_t klen, tl_buf *out)
+/* A committed value as stored: from the batch's prefetch, the cache or the column family.
+ * 0 with the value in out, TL_ENOTFOUND or TL_EIO. */
+static int stored_get(overlay_state *o, const uint8_t *key, size_t klen, tl_buf *out)
 {
-    overlay_state *o = (overlay_state *)base;
     size_t vlen;
-    const uint8_t *v = tl_map_get(o->map, key, klen, &vlen);
-    if (v != NULL) {
-        tl_buf_reset(out);
-        return tl_buf_append(out, v, vlen);
-    }
-    v = prefetched_get(o, key, klen, &vlen);
+    const uint8_t *v = prefetched_get(o, key, klen, &vlen);
     if (v != NULL) {
         if (v[0] == 0)
             return TL_ENOTFOUND;
@@ -219,6 +288,13 @@ static int overlay_get(tl_state *base, const uint8_t *key, size_t klen, tl_buf *
         return tl_buf_append(out, v + 1, vlen - 1);
     }
     v = tl_map_get(o->cache, key, klen, &vlen);
+    uint8_t head[HEAD_BYTES];
+    if (v != NULL && key[0] == 's' && vlen > 8) {
+        if (!head_expand(head, v, vlen))
+            return TL_EIO; /* cannot happen: the cache holds what cache_put encoded */
+        v = head;
+        vlen = sizeof head;
+    }
     if (v != NULL) {
         tl_buf_reset(out);
         return tl_buf_append(out, v, vlen);
@@ -237,6 +313,23 @@ static int overlay_get(tl_state *base, const uint8_t *key, size_t klen, tl_buf *
     if (rc == 0 && key[0] != 'i')
         cache_put(o, key, klen, (const uint8_t *)val, n);
     rocksdb_free(val);
+    return rc;
+}
+
+/* The rules' view: this batch's writes over the committed state, stream heads without the seq
+ * stored with them (see the layout above). */
+static int overlay_get(tl_state *base, const uint8_t *key, size_t klen, tl_buf *out)
+{
+    overlay_state *o = (overlay_state *)base;
+    size_t vlen;
+    const uint8_t *v = tl_map_get(o->map, key, klen, &vlen);
+    if (v != NULL) {
+        tl_buf_reset(out);
+        return tl_buf_append(out, v, vlen);
+    }
+    int rc = stored_get(o, key, klen, out);
+    if (rc == 0 && key[0] == 's' && out->len == HEAD_BYTES)
+        out->len = 8;
     return rc;
 }
 
@@ -313,6 +406,132 @@ static void configure(tl_ledger *l, const tl_ledger_options *opt)
     l->ropts = rocksdb_readoptions_create();
 }
 
+/* ---------- the MANIFEST's own check ---------- */
+
+/* RocksDB reads its MANIFEST (the list of live table files, a log of 32 KiB blocks of records
+ * [masked crc32c (4) | length (2) | type (1) | payload]) the way it reads a WAL that may end
+ * in a torn write: a record whose length runs past its block, or a zero type, ends the log,
+ * and everything after it is ignored without a word. A crash can only tear the last record,
+ * but a single damaged length byte in an earlier one drops every later edit: the database
+ * opens without the table files those edits added, whose WAL is already deleted, and serves
+ * a state with events missing (tests/test_corruption.c found one). So before RocksDB opens a
+ * MANIFEST, this walks it the same way and, where the walk ends early, looks for an intact
+ * record after that point: finding one means damage, not a torn write. */
+#define LOG_BLOCK 32768u
+#define LOG_HEADER 7u
+
+static uint32_t crc32c_table[256];
+static pthread_once_t crc32c_once = PTHREAD_ONCE_INIT;
+
+static void crc32c_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+        crc32c_table[i] = c;
+    }
+}
+
+/* RocksDB's record checksum: crc32c of the type byte and the payload, masked. */
+static uint32_t record_crc(uint8_t type, const uint8_t *p, size_t n)
+{
+    uint32_t c = ~0u;
+    c = crc32c_table[(c ^ type) & 0xff] ^ (c >> 8);
+    for (size_t i = 0; i < n; i++)
+        c = crc32c_table[(c ^ p[i]) & 0xff] ^ (c >> 8);
+    c = ~c;
+    return ((c >> 15) | (c << 17)) + 0xa282ead8u;
+}
+
+/* Is there a whole record (one of the four fragment types, inside its block, checksum right)
+ * at offset at of the n bytes of m? */
+static bool intact_record_at(const uint8_t *m, size_t n, size_t at)
+{
+    size_t block_end = (at / LOG_BLOCK + 1) * LOG_BLOCK;
+    if (block_end > n)
+        block_end = n;
+    if (at + LOG_HEADER > block_end)
+        return false;
+    size_t len = (size_t)m[at + 4] | (size_t)m[at + 5] << 8;
+    uint8_t type = m[at + 6];
+    if (type < 1 || type > 4 || at + LOG_HEADER + len > block_end)
+        return false;
+    uint32_t stored = (uint32_t)m[at] | (uint32_t)m[at + 1] << 8 | (uint32_t)m[at + 2] << 16 | (uint32_t)m[at + 3] << 24;
+    return record_crc(type, m + at + LOG_HEADER, len) == stored;
+}
+
+static int check_manifest(const char *dbpath, tl_error *err)
+{
+    char path[4096], name[256];
+    snprintf(path, sizeof path, "%s/CURRENT", dbpath);
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return 0; /* RocksDB reports a missing CURRENT itself */
+    size_t got = fread(name, 1, sizeof name - 1, f);
+    fclose(f);
+    name[got] = '\0';
+    name[strcspn(name, "\n")] = '\0';
+    if (strncmp(name, "MANIFEST-", 9) != 0 || strchr(name, '/') != NULL)
+        return 0; /* so is a damaged CURRENT */
+    snprintf(path, sizeof path, "%s/%s", dbpath, name);
+    f = fopen(path, "rb");
+    if (f == NULL)
+        return 0;
+    uint8_t *m = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+    for (;;) {
+        if (n == cap) {
+            uint8_t *p = realloc(m, cap = cap ? cap * 2 : 1u << 16);
+            if (p == NULL) {
+                rc = tl_fail(err, TL_ENOMEM, "memory", "", "out of memory reading %s", name);
+                break;
+            }
+            m = p;
+        }
+        size_t r = fread(m + n, 1, cap - n, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    bool read_error = ferror(f) != 0;
+    fclose(f);
+    if (rc == 0 && read_error)
+        rc = tl_fail(err, TL_EIO, "storage.io", "", "cannot read %s", name);
+    pthread_once(&crc32c_once, crc32c_init);
+    size_t at = 0;
+    while (rc == 0 && at < n) {
+        size_t block_end = (at / LOG_BLOCK + 1) * LOG_BLOCK;
+        if (block_end - at < LOG_HEADER) { /* a block's zero trailer */
+            at = block_end;
+            continue;
+        }
+        if (at + LOG_HEADER > n)
+            break; /* a torn header: nothing can follow it */
+        size_t len = (size_t)m[at + 4] | (size_t)m[at + 5] << 8;
+        uint8_t type = m[at + 6];
+        if (type == 0 && len == 0) { /* preallocated space: RocksDB skips the rest of the block */
+            at = block_end;
+            continue;
+        }
+        if (type != 0 && at + LOG_HEADER + len <= block_end && at + LOG_HEADER + len <= n) {
+            at += LOG_HEADER + len; /* RocksDB checks this record's checksum itself */
+            continue;
+        }
+        /* RocksDB stops here as at a torn tail: nothing intact may follow. */
+        for (size_t q = at + 1; q + LOG_HEADER <= n; q++)
+            if (intact_record_at(m, n, q)) {
+                rc = tl_fail(err, TL_ECORRUPT, "storage.corrupt", "",
+                             "%s is damaged at byte %zu: RocksDB would drop the records after it", name, at);
+                break;
+            }
+        break;
+    }
+    free(m);
+    return rc;
+}
+
 static int open_db(tl_ledger *l, bool create, tl_error *err)
 {
     char *path = NULL;
@@ -331,6 +550,10 @@ static int open_db(tl_ledger *l, bool create, tl_error *err)
         rocksdb_options_set_create_missing_column_families(l->opts, 1);
         rocksdb_options_set_error_if_exists(l->opts, 1);
     } else {
+        if ((rc = check_manifest(path, err)) != 0) {
+            free(path);
+            return rc;
+        }
         /* Every column family that exists must be opened; a ledger has exactly ours. */
         size_t n = 0;
         char **existing = rocksdb_list_column_families(l->opts, path, &n, &dberr);
@@ -474,54 +697,24 @@ static int load_size(tl_ledger *l, tl_error *err)
     return rc;
 }
 
-/* The hash of a small complete subtree, from its records. */
-static int subtree_from_records(tl_ledger *l, unsigned level, uint64_t index, uint8_t out[TL_HASH_BYTES],
-                                tl_error *err)
+/* The key of Merkle node (level, index) in the merkle column family. */
+static void node_key(uint8_t key[9], unsigned level, uint64_t index)
 {
-    uint64_t first = index << level, count = 1ull << level;
-    uint8_t lo[8], hi[8];
-    seq_key(lo, first);
-    seq_key(hi, first + count);
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)hi, 8);
-    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(l->db, ro, l->cf[CF_RECORDS]);
-    /* stack[k] holds a pending subtree of 2^k leaves; complete subtrees combine like carries */
-    uint8_t stack[MERKLE_STORED_LEVEL_MIN + 1][TL_HASH_BYTES];
-    uint64_t got = 0;
-    for (rocksdb_iter_seek(it, (const char *)lo, 8); rocksdb_iter_valid(it) && got < count; rocksdb_iter_next(it)) {
-        size_t klen, vlen;
-        const char *k = rocksdb_iter_key(it, &klen);
-        const char *v = rocksdb_iter_value(it, &vlen);
-        if (klen != 8 || tl_be64_get((const uint8_t *)k) != first + got)
-            break;
-        uint8_t h[TL_HASH_BYTES];
-        tl_leaf_hash(h, v, vlen);
-        got++;
-        unsigned k2 = 0;
-        for (uint64_t c = got; (c & 1) == 0; c >>= 1, k2++)
-            tl_node_hash(h, stack[k2], h);
-        memcpy(stack[k2], h, TL_HASH_BYTES);
-    }
-    char *dberr = NULL;
-    rocksdb_iter_get_error(it, &dberr);
-    rocksdb_iter_destroy(it);
-    rocksdb_readoptions_destroy(ro);
-    if (dberr != NULL)
-        return db_fail(err, &dberr, "cannot read records");
-    if (got != count)
-        return tl_fail(err, TL_ECORRUPT, "storage.corrupt", "", "record %" PRIu64 " is missing", first + got);
-    memcpy(out, stack[level], TL_HASH_BYTES);
-    return 0;
-}
-
-static int merkle_get(void *ctx, unsigned level, uint64_t index, uint8_t out[TL_HASH_BYTES], tl_error *err)
-{
-    tl_ledger *l = ctx;
-    if (level < MERKLE_STORED_LEVEL_MIN)
-        return subtree_from_records(l, level, index, out, err);
-    uint8_t key[9];
     key[0] = (uint8_t)level;
     tl_be64_put(key + 1, index);
+}
+
+static int bad_node(tl_error *err, unsigned level, uint64_t index)
+{
+    return tl_fail(err, TL_ECORRUPT, "storage.merkle_node", "",
+                   "Merkle node (level %u, index %" PRIu64 ") is missing or damaged", level, index);
+}
+
+/* Stored node (level, index), read straight from the merkle column family. */
+static int stored_node(tl_ledger *l, unsigned level, uint64_t index, uint8_t out[TL_HASH_BYTES], tl_error *err)
+{
+    uint8_t key[9];
+    node_key(key, level, index);
     char *dberr = NULL;
     size_t n = 0;
     char *v = rocksdb_get_cf(l->db, l->ropts, l->cf[CF_MERKLE], (const char *)key, sizeof key, &n, &dberr);
@@ -529,12 +722,231 @@ static int merkle_get(void *ctx, unsigned level, uint64_t index, uint8_t out[TL_
         return db_fail(err, &dberr, "cannot read a Merkle node");
     if (v == NULL || n != TL_HASH_BYTES) {
         rocksdb_free(v);
-        return tl_fail(err, TL_ECORRUPT, "storage.merkle_node", "",
-                       "Merkle node (level %u, index %" PRIu64 ") is missing or damaged", level, index);
+        return bad_node(err, level, index);
     }
     memcpy(out, v, TL_HASH_BYTES);
     rocksdb_free(v);
     return 0;
+}
+
+/* Brings each cached level up to want[level] nodes: for each level that is behind, one seek and
+ * a sequential read of the nodes it lacks. Called with l->upper.mu held. */
+static int upper_fill(tl_ledger *l, const uint64_t want[TL_MERKLE_LEVELS], tl_error *err)
+{
+    merkle_upper *u = &l->upper;
+    rocksdb_iterator_t *it = NULL;
+    int rc = 0;
+    for (unsigned level = MERKLE_CACHED_LEVEL_MIN; rc == 0 && level < TL_MERKLE_LEVELS; level++) {
+        if (want[level] <= u->count[level])
+            continue;
+        if (want[level] > u->cap[level]) {
+            uint64_t cap = u->cap[level] ? u->cap[level] : 64;
+            while (cap < want[level])
+                cap *= 2;
+            void *p = realloc(u->hash[level], cap * TL_HASH_BYTES);
+            if (p == NULL) {
+                rc = tl_fail(err, TL_ENOMEM, "memory", "", "out of memory");
+                break;
+            }
+            u->hash[level] = p;
+            u->cap[level] = cap;
+        }
+        if (it == NULL)
+            it = rocksdb_create_iterator_cf(l->db, l->ropts, l->cf[CF_MERKLE]);
+        uint8_t key[9];
+        node_key(key, level, u->count[level]);
+        rocksdb_iter_seek(it, (const char *)key, sizeof key);
+        for (; u->count[level] < want[level]; rocksdb_iter_next(it)) {
+            uint64_t index = u->count[level];
+            size_t klen = 0, vlen = 0;
+            const char *k = rocksdb_iter_valid(it) ? rocksdb_iter_key(it, &klen) : NULL;
+            const char *v = k != NULL ? rocksdb_iter_value(it, &vlen) : NULL;
+            node_key(key, level, index);
+            if (k == NULL || klen != sizeof key || memcmp(k, key, sizeof key) != 0 || vlen != TL_HASH_BYTES) {
+                char *dberr = NULL;
+                rocksdb_iter_get_error(it, &dberr);
+                rc = dberr != NULL ? db_fail(err, &dberr, "cannot read a Merkle node") : bad_node(err, level, index);
+                break;
+            }
+            memcpy(u->hash[level][index], v, TL_HASH_BYTES);
+            u->count[level] = index + 1;
+        }
+    }
+    if (it != NULL)
+        rocksdb_iter_destroy(it);
+    return rc;
+}
+
+/* The nodes of cached levels among nodes[0..n) into out, filling the cache as far as they
+ * reach on their levels. */
+static int upper_get(tl_ledger *l, const tl_merkle_node *nodes, size_t n, uint8_t (*out)[TL_HASH_BYTES], tl_error *err)
+{
+    uint64_t want[TL_MERKLE_LEVELS] = {0};
+    bool any = false;
+    for (size_t i = 0; i < n; i++)
+        if (nodes[i].level >= MERKLE_CACHED_LEVEL_MIN && nodes[i].index >= want[nodes[i].level]) {
+            want[nodes[i].level] = nodes[i].index + 1;
+            any = true;
+        }
+    if (!any)
+        return 0;
+    pthread_mutex_lock(&l->upper.mu);
+    int rc = upper_fill(l, want, err);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (nodes[i].level >= MERKLE_CACHED_LEVEL_MIN)
+            memcpy(out[i], l->upper.hash[nodes[i].level][nodes[i].index], TL_HASH_BYTES);
+    pthread_mutex_unlock(&l->upper.mu);
+    return rc;
+}
+
+/* One batched multi-get of n keys (of up to 9 bytes) in one column family. */
+typedef struct multi_get {
+    size_t n;
+    uint8_t (*keys)[9];
+    const char **key_ptrs;
+    size_t *key_lens;
+    rocksdb_pinnableslice_t **vals;
+    char **errs;
+} multi_get;
+
+static int multi_get_init(multi_get *g, size_t n, tl_error *err)
+{
+    /* One allocation: the pointer arrays, then the lengths, then the keys. */
+    void **mem = calloc(n, 3 * sizeof(void *) + sizeof(size_t) + 9);
+    if (mem == NULL)
+        return tl_fail(err, TL_ENOMEM, "memory", "", "out of memory");
+    g->n = n;
+    g->key_ptrs = (const char **)mem;
+    g->vals = (rocksdb_pinnableslice_t **)(mem + n);
+    g->errs = (char **)(mem + 2 * n);
+    g->key_lens = (size_t *)(mem + 3 * n);
+    g->keys = (uint8_t(*)[9])(g->key_lens + n);
+    for (size_t k = 0; k < n; k++)
+        g->key_ptrs[k] = (const char *)g->keys[k];
+    return 0;
+}
+
+static void multi_get_run(tl_ledger *l, int cf, multi_get *g)
+{
+    rocksdb_batched_multi_get_cf(l->db, l->ropts, l->cf[cf], g->n, g->key_ptrs, g->key_lens, g->vals, g->errs, false);
+}
+
+/* Value k (NULL when absent) or, after a read error, 0 with *rc set from err. */
+static const char *multi_get_value(multi_get *g, size_t k, size_t *len, int *rc, const char *what, tl_error *err)
+{
+    *len = 0;
+    if (g->errs[k] != NULL) {
+        *rc = db_fail(err, &g->errs[k], what);
+        return NULL;
+    }
+    return g->vals[k] != NULL ? rocksdb_pinnableslice_value(g->vals[k], len) : NULL;
+}
+
+static void multi_get_free(multi_get *g)
+{
+    for (size_t k = 0; k < g->n; k++) {
+        if (g->vals[k] != NULL)
+            rocksdb_pinnableslice_destroy(g->vals[k]);
+        rocksdb_free(g->errs[k]);
+    }
+    free((void *)g->key_ptrs);
+}
+
+/* Stored nodes below the cached levels among nodes[0..n), into out. */
+static int middle_get(tl_ledger *l, const tl_merkle_node *nodes, size_t n, uint8_t (*out)[TL_HASH_BYTES], tl_error *err)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        m += nodes[i].level >= MERKLE_STORED_LEVEL_MIN && nodes[i].level < MERKLE_CACHED_LEVEL_MIN;
+    if (m == 0)
+        return 0;
+    multi_get g = {0};
+    int rc = multi_get_init(&g, m, err);
+    if (rc != 0)
+        return rc;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (nodes[i].level >= MERKLE_STORED_LEVEL_MIN && nodes[i].level < MERKLE_CACHED_LEVEL_MIN) {
+            node_key(g.keys[k], nodes[i].level, nodes[i].index);
+            g.key_lens[k++] = 9;
+        }
+    multi_get_run(l, CF_MERKLE, &g);
+    k = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (nodes[i].level < MERKLE_STORED_LEVEL_MIN || nodes[i].level >= MERKLE_CACHED_LEVEL_MIN)
+            continue;
+        size_t len;
+        const char *v = multi_get_value(&g, k++, &len, &rc, "cannot read a Merkle node", err);
+        if (rc == 0 && (v == NULL || len != TL_HASH_BYTES))
+            rc = bad_node(err, nodes[i].level, nodes[i].index);
+        if (rc == 0)
+            memcpy(out[i], v, TL_HASH_BYTES);
+    }
+    multi_get_free(&g);
+    return rc;
+}
+
+/* Nodes below MERKLE_STORED_LEVEL_MIN among nodes[0..n), into out: each hashed from the records
+ * it covers, all the records read with one multi-get (a proof's small nodes are mostly
+ * neighbours, in the same block or two). */
+static int small_get(tl_ledger *l, const tl_merkle_node *nodes, size_t n, uint8_t (*out)[TL_HASH_BYTES], tl_error *err)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (nodes[i].level < MERKLE_STORED_LEVEL_MIN)
+            m += (size_t)1 << nodes[i].level;
+    if (m == 0)
+        return 0;
+    multi_get g = {0};
+    int rc = multi_get_init(&g, m, err);
+    if (rc != 0)
+        return rc;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (nodes[i].level < MERKLE_STORED_LEVEL_MIN)
+            for (uint64_t s = nodes[i].index << nodes[i].level, e = s + (UINT64_C(1) << nodes[i].level); s < e; s++) {
+                seq_key(g.keys[k], s);
+                g.key_lens[k++] = 8;
+            }
+    multi_get_run(l, CF_RECORDS, &g);
+    k = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        if (nodes[i].level >= MERKLE_STORED_LEVEL_MIN)
+            continue;
+        /* the leaves, then pairs folded level by level */
+        uint8_t h[1u << (MERKLE_STORED_LEVEL_MIN - 1)][TL_HASH_BYTES];
+        size_t width = (size_t)1 << nodes[i].level;
+        for (size_t j = 0; rc == 0 && j < width; j++) {
+            size_t len;
+            const char *v = multi_get_value(&g, k++, &len, &rc, "cannot read records", err);
+            if (rc == 0 && v == NULL)
+                rc = tl_fail(err, TL_ECORRUPT, "storage.corrupt", "", "record %" PRIu64 " is missing",
+                             (nodes[i].index << nodes[i].level) + j);
+            if (rc == 0)
+                tl_leaf_hash(h[j], v, len);
+        }
+        if (rc != 0)
+            break;
+        for (; width > 1; width /= 2)
+            for (size_t j = 0; j < width / 2; j++)
+                tl_node_hash(h[j], h[2 * j], h[2 * j + 1]);
+        memcpy(out[i], h[0], TL_HASH_BYTES);
+    }
+    multi_get_free(&g);
+    return rc;
+}
+
+/* Reads nodes for a root or a proof (tl_merkle_get_fn): the upper levels from memory, the
+ * stored ones below them with one multi-get, the small ones from their records with another. */
+static int merkle_get(void *ctx, const tl_merkle_node *nodes, size_t n, uint8_t (*out)[TL_HASH_BYTES], tl_error *err)
+{
+    tl_ledger *l = ctx;
+    int rc = upper_get(l, nodes, n, out, err);
+    if (rc == 0)
+        rc = middle_get(l, nodes, n, out, err);
+    if (rc == 0)
+        rc = small_get(l, nodes, n, out, err);
+    return rc;
 }
 
 static tl_merkle_store merkle_store(tl_ledger *l, uint64_t size)
@@ -606,12 +1018,16 @@ static void free_ledger(tl_ledger *l)
     tl_map_free(l->overlay.cache);
     tl_map_free(l->overlay.prefetched);
     tl_map_free(l->stream_index);
+    tl_map_free(l->heads);
     tl_keypair_wipe(&l->cp_key);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->work);
     pthread_mutex_destroy(&l->cp_mu);
     pthread_mutex_destroy(&l->listen_mu);
     pthread_mutex_destroy(&l->stats_mu);
+    pthread_mutex_destroy(&l->upper.mu);
+    for (unsigned level = 0; level < TL_MERKLE_LEVELS; level++)
+        free(l->upper.hash[level]);
     free(l->dir);
     free(l);
 }
@@ -638,6 +1054,7 @@ static tl_ledger *alloc_ledger(const char *dir, const tl_ledger_options *opt)
     pthread_mutex_init(&l->cp_mu, NULL);
     pthread_mutex_init(&l->listen_mu, NULL);
     pthread_mutex_init(&l->stats_mu, NULL);
+    pthread_mutex_init(&l->upper.mu, NULL);
     l->overlay.base.get = overlay_get;
     l->overlay.base.put = overlay_put;
     l->overlay.l = l;
@@ -645,8 +1062,9 @@ static tl_ledger *alloc_ledger(const char *dir, const tl_ledger_options *opt)
     l->overlay.cache = tl_map_new();
     l->overlay.prefetched = tl_map_new();
     l->stream_index = tl_map_new();
+    l->heads = tl_map_new();
     if (l->dir == NULL || l->overlay.map == NULL || l->overlay.cache == NULL || l->overlay.prefetched == NULL ||
-        l->stream_index == NULL) {
+        l->stream_index == NULL || l->heads == NULL) {
         free_ledger(l);
         return NULL;
     }
@@ -1021,25 +1439,98 @@ static int kv_cmp(const void *a, const void *b)
     return c != 0 ? c : (x->klen > y->klen) - (x->klen < y->klen);
 }
 
+/* Makes seq the head of ev's stream at version (tl_admit has put the version in the overlay;
+ * the seq goes to l->heads). The seq of the previous version, when a head held it, moves to
+ * the streams column family. */
+static int advance_head(tl_ledger *l, const tl_event *ev, uint64_t version, uint64_t seq, tl_error *err)
+{
+    uint8_t hkey[1 + TL_STREAM_BYTES_MAX];
+    size_t hlen = 1 + ev->stream_len;
+    hkey[0] = 's';
+    memcpy(hkey + 1, ev->stream, ev->stream_len);
+    uint8_t prev[HEAD_BYTES];
+    size_t plen = 0;
+    const uint8_t *in_batch = tl_map_get(l->heads, hkey, hlen, &plen);
+    int rc = 0;
+    if (in_batch != NULL) { /* version - 1 came earlier in this batch */
+        tl_be64_put(prev, version - 1);
+        memcpy(prev + 8, in_batch, 8);
+        plen = HEAD_BYTES;
+    } else if (version > 1) {
+        tl_buf stored;
+        tl_buf_init(&stored);
+        rc = stored_get(&l->overlay, hkey, hlen, &stored);
+        plen = stored.len;
+        if (rc == 0 && (plen == 8 || plen == HEAD_BYTES)) /* 8: every version is in `streams` */
+            memcpy(prev, stored.data, plen);
+        tl_buf_free(&stored);
+        if (rc == TL_EIO)
+            return tl_fail(err, TL_EIO, "storage.io", "", "cannot read the head of stream %s", ev->stream);
+        if (rc != 0 || (plen != 8 && plen != HEAD_BYTES) || tl_be64_get(prev) + 1 != version)
+            return tl_fail(err, TL_ECORRUPT, "storage.corrupt", "", "the head of stream %s is damaged", ev->stream);
+    }
+    if (plen == HEAD_BYTES) {
+        uint8_t skey[TL_STREAM_BYTES_MAX + 9];
+        memcpy(skey, ev->stream, ev->stream_len);
+        skey[ev->stream_len] = 0;
+        memcpy(skey + ev->stream_len + 1, prev, 8);
+        rc = tl_map_put(l->stream_index, skey, ev->stream_len + 9, prev + 8, 8);
+    }
+    uint8_t s8[8];
+    tl_be64_put(s8, seq);
+    if (rc == 0)
+        rc = tl_map_put(l->heads, hkey, hlen, s8, 8);
+    return rc == 0 ? 0 : tl_fail(err, TL_ENOMEM, "memory", "", "out of memory indexing a stream");
+}
+
+/* The stored form of a head this batch wrote (version from the overlay, seq from heads). */
+static bool stored_head(const tl_ledger *l, const uint8_t *key, size_t klen, const uint8_t *version,
+                        uint8_t out[HEAD_BYTES])
+{
+    size_t n;
+    const uint8_t *seq = tl_map_get(l->heads, key, klen, &n);
+    if (seq == NULL)
+        return false;
+    memcpy(out, version, 8);
+    memcpy(out + 8, seq, 8);
+    return true;
+}
+
 /* Puts a map's entries into the batch in key order. RocksDB's skip-list memtable inserts a
  * run of ascending keys far faster than the same keys in hash order (each insert starts from
- * the previous one's position), and these inserts were most of the sequencer's CPU time. */
+ * the previous one's position), and these inserts were most of the sequencer's CPU time.
+ * In the state, stream heads are written as stored, with their seq. */
 static int put_sorted(tl_ledger *l, int cf, const tl_map *m)
 {
     size_t n = tl_map_count(m);
     if (n == 0)
         return 0;
     kv *all = malloc(n * sizeof *all);
-    if (all == NULL)
+    uint8_t(*heads)[HEAD_BYTES] = cf == CF_STATE ? malloc(n * HEAD_BYTES) : NULL;
+    if (all == NULL || (cf == CF_STATE && heads == NULL)) {
+        free(all);
         return TL_ENOMEM;
+    }
     size_t cursor = 0, i = 0;
-    while (i < n && tl_map_next(m, &cursor, &all[i].k, &all[i].klen, &all[i].v, &all[i].vlen))
+    while (i < n && tl_map_next(m, &cursor, &all[i].k, &all[i].klen, &all[i].v, &all[i].vlen)) {
+        if (cf == CF_STATE && all[i].k[0] == 's') {
+            /* Only tl_admit writes heads, and only for an event it admitted (advance_head). */
+            if (all[i].vlen != 8 || !stored_head(l, all[i].k, all[i].klen, all[i].v, heads[i])) {
+                free(all);
+                free(heads);
+                return TL_ESTATE;
+            }
+            all[i].v = heads[i];
+            all[i].vlen = HEAD_BYTES;
+        }
         i++;
+    }
     qsort(all, i, sizeof *all, kv_cmp);
     for (size_t j = 0; j < i; j++)
         rocksdb_writebatch_put_cf(l->batch, l->cf[cf], (const char *)all[j].k, all[j].klen, (const char *)all[j].v,
                                   all[j].vlen);
     free(all);
+    free(heads);
     return 0;
 }
 
@@ -1130,6 +1621,7 @@ static void commit_batch(tl_ledger *l, item *first)
     uint64_t saved_recorded = l->last_recorded_ms;
     tl_map_clear(l->overlay.map);
     tl_map_clear(l->stream_index);
+    tl_map_clear(l->heads);
     rocksdb_writebatch_clear(l->batch);
     size_t created = 0, duplicates = 0, rejected = 0;
     bool abort_batch = false;
@@ -1173,13 +1665,8 @@ static void commit_batch(tl_ledger *l, item *first)
         seq_key(k8, next);
         rocksdb_writebatch_put_cf(l->batch, l->cf[CF_RECORDS], (const char *)k8, 8, (const char *)it->record.data,
                                   it->record.len);
-        uint8_t skey[TL_STREAM_BYTES_MAX + 9];
-        memcpy(skey, it->ev.stream, it->ev.stream_len);
-        skey[it->ev.stream_len] = 0;
-        tl_be64_put(skey + it->ev.stream_len + 1, adm.version);
-        if (tl_map_put(l->stream_index, skey, it->ev.stream_len + 9, k8, 8) != 0) {
+        if (advance_head(l, &it->ev, adm.version, next, &abort_err) != 0) {
             abort_batch = true;
-            tl_fail(&abort_err, TL_ENOMEM, "memory", "", "out of memory indexing a stream");
             break;
         }
         uint8_t leaf[TL_HASH_BYTES];
@@ -1195,9 +1682,15 @@ static void commit_batch(tl_ledger *l, item *first)
     int write_rc = 0;
     double t0 = 0, t1 = 0;
     if (!abort_batch && created > 0) {
-        if (put_sorted(l, CF_STATE, l->overlay.map) != 0 || put_sorted(l, CF_STREAMS, l->stream_index) != 0) {
+        int prc = put_sorted(l, CF_STATE, l->overlay.map);
+        if (prc == 0)
+            prc = put_sorted(l, CF_STREAMS, l->stream_index);
+        if (prc != 0) {
             abort_batch = true;
-            tl_fail(&abort_err, TL_ENOMEM, "memory", "", "out of memory sorting the batch");
+            if (prc == TL_ENOMEM)
+                tl_fail(&abort_err, TL_ENOMEM, "memory", "", "out of memory sorting the batch");
+            else
+                tl_fail(&abort_err, TL_ESTATE, "state.write", "", "a stream head was written without its event");
         }
     }
     if (!abort_batch && created > 0) {
@@ -1225,12 +1718,17 @@ static void commit_batch(tl_ledger *l, item *first)
     if (created > 0) {
         size_t cursor = 0, klen, vlen;
         const uint8_t *k, *v;
-        while (tl_map_next(l->overlay.map, &cursor, &k, &klen, &v, &vlen))
-            if (k[0] != 'i')
+        uint8_t head[HEAD_BYTES];
+        while (tl_map_next(l->overlay.map, &cursor, &k, &klen, &v, &vlen)) {
+            if (k[0] != 's' && k[0] != 'i')
                 cache_put(&l->overlay, k, klen, v, vlen);
+            else if (k[0] == 's' && stored_head(l, k, klen, v, head))
+                cache_put(&l->overlay, k, klen, head, sizeof head);
+        }
     }
     tl_map_clear(l->overlay.map);
     tl_map_clear(l->stream_index);
+    tl_map_clear(l->heads);
     rocksdb_writebatch_clear(l->batch);
     if (created > 0)
         atomic_store(&l->size, next);
@@ -1306,10 +1804,25 @@ static void maybe_checkpoint(tl_ledger *l, bool force)
         return;
     if (force || size - cp >= l->cp_every_records || mono_ms() - at >= l->cp_every_ms) {
         tl_error e;
-        if (issue_checkpoint(l, size, &e) != 0) {
-            char msg[512];
-            fprintf(stderr, "techledger: checkpoint at size %" PRIu64 " failed: %s\n", size,
-                    tl_error_format(&e, msg, sizeof msg));
+        if (issue_checkpoint(l, size, &e) == 0) {
+            if (l->cp_failures != 0)
+                fprintf(stderr, "techledger: checkpoint at size %" PRIu64 " issued after %" PRIu64 " failed attempts\n",
+                        size, l->cp_failures);
+            l->cp_failures = 0;
+            return;
+        }
+        /* A full disk fails every attempt (one per wait of the writer): say so at the first,
+         * then at most once a minute, with the count, so the log does not fill up as well. */
+        uint64_t now = mono_ms();
+        char msg[512];
+        if (++l->cp_failures == 1) {
+            fprintf(stderr, "techledger: checkpoint at size %" PRIu64 " failed (retrying; logged once a minute): %s\n",
+                    size, tl_error_format(&e, msg, sizeof msg));
+            l->cp_failure_logged_ms = now;
+        } else if (now - l->cp_failure_logged_ms >= CHECKPOINT_FAILURE_LOG_MS) {
+            fprintf(stderr, "techledger: checkpoint at size %" PRIu64 " still failing, %" PRIu64 " attempts in a row: "
+                    "%s\n", size, l->cp_failures, tl_error_format(&e, msg, sizeof msg));
+            l->cp_failure_logged_ms = now;
         }
     }
 }
@@ -1447,11 +1960,13 @@ int tl_ledger_scan(tl_ledger *l, uint64_t from, uint64_t to, tl_record_fn fn, vo
     return rc;
 }
 
-int tl_ledger_stream_version(tl_ledger *l, const char *stream, size_t len, uint64_t *version, tl_error *err)
+/* The stored head of a stream: its version (0: no such stream) and, when the head holds it,
+ * the seq of that version (*has_seq). */
+static int read_head(tl_ledger *l, const char *stream, size_t len, uint64_t *version, uint64_t *seq, bool *has_seq,
+                     tl_error *err)
 {
-    *version = 0;
-    if (len == 0 || len > TL_STREAM_BYTES_MAX)
-        return tl_fail(err, TL_EINVAL, "body.stream", "stream", "stream must be 1..%u bytes", TL_STREAM_BYTES_MAX);
+    *version = *seq = 0;
+    *has_seq = false;
     uint8_t key[1 + TL_STREAM_BYTES_MAX];
     key[0] = 's';
     memcpy(key + 1, stream, len);
@@ -1460,10 +1975,27 @@ int tl_ledger_stream_version(tl_ledger *l, const char *stream, size_t len, uint6
     char *v = rocksdb_get_cf(l->db, l->ropts, l->cf[CF_STATE], (const char *)key, 1 + len, &n, &dberr);
     if (dberr != NULL)
         return db_fail(err, &dberr, "cannot read a stream head");
-    if (v != NULL && n == 8)
+    int rc = 0;
+    if (v != NULL && (n == 8 || n == HEAD_BYTES)) {
         *version = tl_be64_get((const uint8_t *)v);
+        *has_seq = n == HEAD_BYTES;
+        if (*has_seq)
+            *seq = tl_be64_get((const uint8_t *)v + 8);
+    } else if (v != NULL) {
+        rc = tl_fail(err, TL_ECORRUPT, "storage.corrupt", "", "damaged stream head");
+    }
     rocksdb_free(v);
-    return 0;
+    return rc;
+}
+
+int tl_ledger_stream_version(tl_ledger *l, const char *stream, size_t len, uint64_t *version, tl_error *err)
+{
+    *version = 0;
+    if (len == 0 || len > TL_STREAM_BYTES_MAX)
+        return tl_fail(err, TL_EINVAL, "body.stream", "stream", "stream must be 1..%u bytes", TL_STREAM_BYTES_MAX);
+    uint64_t seq;
+    bool has_seq;
+    return read_head(l, stream, len, version, &seq, &has_seq, err);
 }
 
 int tl_ledger_stream_scan(tl_ledger *l, const char *stream, size_t len, uint64_t after_version, size_t limit,
@@ -1471,20 +2003,27 @@ int tl_ledger_stream_scan(tl_ledger *l, const char *stream, size_t len, uint64_t
 {
     if (len == 0 || len > TL_STREAM_BYTES_MAX)
         return tl_fail(err, TL_EINVAL, "body.stream", "stream", "stream must be 1..%u bytes", TL_STREAM_BYTES_MAX);
-    uint8_t lo[TL_STREAM_BYTES_MAX + 9], hi[TL_STREAM_BYTES_MAX + 1];
+    uint64_t size = atomic_load(&l->size);
+    /* The head first: the index entries below it were written with it or before, so the
+     * iterator (created after) holds every one of them; versions newer than this head are
+     * left out, like records beyond size. */
+    uint64_t head, head_seq;
+    bool has_seq;
+    int rc = read_head(l, stream, len, &head, &head_seq, &has_seq, err);
+    if (rc != 0 || head <= after_version)
+        return rc;
+    uint8_t lo[TL_STREAM_BYTES_MAX + 9], hi[TL_STREAM_BYTES_MAX + 9];
     memcpy(lo, stream, len);
     lo[len] = 0;
     tl_be64_put(lo + len + 1, after_version + 1);
-    memcpy(hi, stream, len);
-    hi[len] = 1; /* just past every key of this stream */
+    memcpy(hi, stream, len + 1);
+    tl_be64_put(hi + len + 1, has_seq ? head : head + 1); /* the index ends below the head */
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)hi, len + 1);
+    rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)hi, len + 9);
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(l->db, ro, l->cf[CF_STREAMS]);
-    int rc = 0;
     size_t seen = 0;
     tl_buf rec;
     tl_buf_init(&rec);
-    uint64_t size = atomic_load(&l->size);
     for (rocksdb_iter_seek(it, (const char *)lo, len + 9); rocksdb_iter_valid(it) && (limit == 0 || seen < limit);
          rocksdb_iter_next(it)) {
         size_t vlen;
@@ -1508,6 +2047,9 @@ int tl_ledger_stream_scan(tl_ledger *l, const char *stream, size_t len, uint64_t
         if (dberr != NULL)
             rc = db_fail(err, &dberr, "cannot scan a stream");
     }
+    if (rc == 0 && has_seq && (limit == 0 || seen < limit) && head_seq < size &&
+        (rc = tl_ledger_read(l, head_seq, &rec, err)) == 0)
+        rc = fn(ctx, head_seq, rec.data, rec.len);
     tl_buf_free(&rec);
     rocksdb_iter_destroy(it);
     rocksdb_readoptions_destroy(ro);
@@ -1576,7 +2118,7 @@ int tl_ledger_merkle_node(tl_ledger *l, unsigned level, uint64_t index, uint8_t 
     if (level < MERKLE_STORED_LEVEL_MIN)
         return tl_fail(err, TL_ENOTFOUND, "merkle.not_stored", "", "nodes below level %u are not stored",
                        MERKLE_STORED_LEVEL_MIN);
-    return merkle_get(l, level, index, out, err);
+    return stored_node(l, level, index, out, err);
 }
 
 int tl_ledger_inclusion_proof(tl_ledger *l, uint64_t seq, uint64_t size, tl_merkle_proof *out, tl_error *err)

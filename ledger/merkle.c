@@ -5,10 +5,11 @@
  * largest power of two below n. Every range that recursion visits starts at a multiple of the
  * largest power of two not above its length, so it is tiled, left to right, by one stored
  * node per set bit of its length, largest first; folding those from the right gives its MTH
- * (range_hash). Proof generation walks the recursion iteratively from the root and collects
+ * (plan_hash). Proof generation walks the recursion iteratively from the root and collects
  * the sibling ranges top-down; the RFC lists them bottom-up, so the result is reversed. On a
  * walk, only a sibling that reaches the right edge of the tree can be incomplete, and once the
- * walk turns left every later range is complete, so a proof costs O(log n) reads in all.
+ * walk turns left every later range is complete, so a proof needs O(log n) nodes in all, and
+ * the store is asked for all of them at once (see plan below).
  *
  * Verification follows the RFC's iterative algorithms step by step; see the section numbers.
  */
@@ -43,61 +44,83 @@ static void fold_left(uint8_t acc[TL_HASH_BYTES], const uint8_t left[TL_HASH_BYT
 
 static void empty_root(uint8_t out[TL_HASH_BYTES]) { tl_sha256(out, "", 0); }
 
-static int read_node(uint8_t out[TL_HASH_BYTES], const tl_merkle_store *s, unsigned level,
-                     uint64_t index, tl_error *err)
+/*
+ * A root or proof first plans every stored node it needs, then asks the store for all of them
+ * in one call (the ledger batches its reads), then folds. Range r of the plan is tiled by
+ * nodes[first[r] .. first[r + 1]), left to right, largest first.
+ *
+ * Capacity: a proof has at most 65 ranges. Only a range that reaches the right edge of a tree
+ * takes more than one node (at most 64): the first right sibling of a walk (it ends at the
+ * tree's size) and, for a consistency proof, the last range (it ends at the old size). So
+ * 64 + 64 + 63 nodes cover every plan.
+ */
+#define PLAN_NODES_MAX (3 * TL_MERKLE_LEVELS)
+
+typedef struct plan {
+    size_t n_nodes, n_ranges;
+    tl_merkle_node nodes[PLAN_NODES_MAX];
+    uint8_t hashes[PLAN_NODES_MAX][TL_HASH_BYTES];
+    size_t first[TL_MERKLE_PROOF_MAX + 1]; /* first[n_ranges] == n_nodes */
+} plan;
+
+static void plan_init(plan *p)
 {
-    /* Callers only ask for nodes that are complete in the stored tree. */
-    assert(level < TL_MERKLE_LEVELS && index < (s->size >> level));
-    int rc = s->get(s->ctx, level, index, out, err);
-    if (rc > 0)
-        return tl_fail(err, TL_EIO, "merkle.read", "", "node reader returned %d for (%u, %llu)", rc,
-                       level, (unsigned long long)index);
-    return rc;
+    p->n_nodes = 0;
+    p->n_ranges = 0;
+    p->first[0] = 0;
 }
 
-/* MTH of leaves [begin, end), a range of the RFC recursion (see the top of the file). */
-static int range_hash(uint8_t out[TL_HASH_BYTES], const tl_merkle_store *s, uint64_t begin,
-                      uint64_t end, tl_error *err)
+static void plan_node(plan *p, const tl_merkle_store *s, unsigned level, uint64_t index)
+{
+    /* Only nodes that are complete in the stored tree are ever asked for. */
+    assert(level < TL_MERKLE_LEVELS && index < (s->size >> level));
+    assert(p->n_nodes < PLAN_NODES_MAX);
+    (void)s;
+    p->nodes[p->n_nodes++] = (tl_merkle_node){.level = level, .index = index};
+}
+
+/* Leaves [begin, end), a range of the RFC recursion (see the top of the file). */
+static void plan_range(plan *p, const tl_merkle_store *s, uint64_t begin, uint64_t end)
 {
     assert(begin < end && end <= s->size);
+    assert(p->n_ranges < TL_MERKLE_PROOF_MAX);
     uint64_t len = end - begin;
     assert((begin & ((UINT64_C(1) << floor_log2(len)) - 1)) == 0);
-    uint64_t right = end;
-    bool first = true;
     while (len != 0) {
-        unsigned level = (unsigned)__builtin_ctzll(len); /* smallest piece is rightmost */
-        uint64_t start = right - (UINT64_C(1) << level);
-        uint8_t node[TL_HASH_BYTES];
-        int rc = read_node(first ? out : node, s, level, start >> level, err);
-        if (rc != 0)
-            return rc;
-        if (!first)
-            fold_left(out, node);
-        first = false;
-        right = start;
-        len &= len - 1;
+        unsigned level = floor_log2(len);
+        plan_node(p, s, level, begin >> level);
+        begin += UINT64_C(1) << level;
+        len &= ~(UINT64_C(1) << level);
     }
-    return 0;
+    p->first[++p->n_ranges] = p->n_nodes;
 }
 
-static void reverse(tl_merkle_proof *p)
+static int plan_read(plan *p, const tl_merkle_store *s, tl_error *err)
 {
-    for (size_t i = 0, j = p->n; i + 1 < j; i++, j--) {
-        uint8_t t[TL_HASH_BYTES];
-        memcpy(t, p->hashes[i], TL_HASH_BYTES);
-        memcpy(p->hashes[i], p->hashes[j - 1], TL_HASH_BYTES);
-        memcpy(p->hashes[j - 1], t, TL_HASH_BYTES);
-    }
-}
-
-static int push_range(tl_merkle_proof *p, const tl_merkle_store *s, uint64_t begin, uint64_t end,
-                      tl_error *err)
-{
-    assert(p->n < TL_MERKLE_PROOF_MAX); /* the depth of a 64-bit tree bounds every proof */
-    int rc = range_hash(p->hashes[p->n], s, begin, end, err);
-    if (rc == 0)
-        p->n++;
+    if (p->n_nodes == 0)
+        return 0;
+    int rc = s->get(s->ctx, p->nodes, p->n_nodes, p->hashes, err);
+    if (rc > 0)
+        return tl_fail(err, TL_EIO, "merkle.read", "", "node reader returned %d for %zu nodes", rc,
+                       p->n_nodes);
     return rc;
+}
+
+/* MTH of range r: its nodes folded from the right, smallest first. */
+static void plan_hash(uint8_t out[TL_HASH_BYTES], const plan *p, size_t r)
+{
+    size_t i = p->first[r + 1] - 1;
+    memcpy(out, p->hashes[i], TL_HASH_BYTES);
+    while (i-- > p->first[r])
+        fold_left(out, p->hashes[i]);
+}
+
+/* The proof of the planned ranges: the RFC lists them bottom-up, the walks plan them top-down. */
+static void plan_proof(tl_merkle_proof *out, const plan *p)
+{
+    out->n = p->n_ranges;
+    for (size_t r = 0; r < p->n_ranges; r++)
+        plan_hash(out->hashes[p->n_ranges - 1 - r], p, r);
 }
 
 static int check_size(const tl_merkle_store *s, uint64_t tree_size, const char *what, tl_error *err)
@@ -119,7 +142,13 @@ int tl_merkle_root(uint8_t out[TL_HASH_BYTES], const tl_merkle_store *store, uin
         empty_root(out);
         return 0;
     }
-    return range_hash(out, store, 0, tree_size, err);
+    plan p;
+    plan_init(&p);
+    plan_range(&p, store, 0, tree_size);
+    rc = plan_read(&p, store, err);
+    if (rc == 0)
+        plan_hash(out, &p, 0);
+    return rc;
 }
 
 int tl_merkle_inclusion_proof(tl_merkle_proof *out, const tl_merkle_store *store,
@@ -134,23 +163,23 @@ int tl_merkle_inclusion_proof(tl_merkle_proof *out, const tl_merkle_store *store
                        "leaf %llu is not in a tree of %llu leaves", (unsigned long long)leaf_index,
                        (unsigned long long)tree_size);
     /* PATH(m, D[n]): descend towards the leaf, keeping the sibling of each step. */
+    plan p;
+    plan_init(&p);
     uint64_t begin = 0, end = tree_size;
     while (end - begin > 1) {
         uint64_t mid = begin + split_point(end - begin);
         if (leaf_index < mid) {
-            rc = push_range(out, store, mid, end, err);
+            plan_range(&p, store, mid, end);
             end = mid;
         } else {
-            rc = push_range(out, store, begin, mid, err);
+            plan_range(&p, store, begin, mid);
             begin = mid;
         }
-        if (rc != 0) {
-            out->n = 0;
-            return rc;
-        }
     }
-    reverse(out);
-    return 0;
+    rc = plan_read(&p, store, err);
+    if (rc == 0)
+        plan_proof(out, &p);
+    return rc;
 }
 
 int tl_merkle_consistency_proof(tl_merkle_proof *out, const tl_merkle_store *store,
@@ -170,30 +199,27 @@ int tl_merkle_consistency_proof(tl_merkle_proof *out, const tl_merkle_store *sto
     /* SUBPROOF(m, D[begin:end], whole): from_size always lies in (begin, end]. `whole` stays
      * true while the range is a prefix of the new tree whose old part the verifier already
      * knows as from_root, so that range needs no hash of its own. */
+    plan p;
+    plan_init(&p);
     uint64_t begin = 0, end = to_size;
     bool whole = true;
-    while (rc == 0) {
-        if (from_size == end) {
-            if (!whole)
-                rc = push_range(out, store, begin, end, err);
-            break;
-        }
+    while (from_size != end) {
         uint64_t mid = begin + split_point(end - begin);
         if (from_size <= mid) {
-            rc = push_range(out, store, mid, end, err);
+            plan_range(&p, store, mid, end);
             end = mid;
         } else {
-            rc = push_range(out, store, begin, mid, err);
+            plan_range(&p, store, begin, mid);
             begin = mid;
             whole = false;
         }
     }
-    if (rc != 0) {
-        out->n = 0;
-        return rc;
-    }
-    reverse(out);
-    return 0;
+    if (!whole)
+        plan_range(&p, store, begin, end);
+    rc = plan_read(&p, store, err);
+    if (rc == 0)
+        plan_proof(out, &p);
+    return rc;
 }
 
 int tl_merkle_verify_inclusion(const uint8_t leaf_hash[TL_HASH_BYTES], uint64_t leaf_index,
@@ -368,15 +394,16 @@ void tl_merkle_frontier_root(uint8_t out[TL_HASH_BYTES], const tl_merkle_frontie
 int tl_merkle_frontier_load(tl_merkle_frontier *f, const tl_merkle_store *store, tl_error *err)
 {
     tl_merkle_frontier_init(f);
-    for (unsigned level = 0; level < TL_MERKLE_LEVELS; level++) {
-        if (((store->size >> level) & 1) == 0)
-            continue;
-        int rc = read_node(f->hashes[level], store, level, (store->size >> level) - 1, err);
-        if (rc != 0) {
-            tl_merkle_frontier_init(f);
-            return rc;
-        }
-    }
+    /* One node per set bit of the size, read in one call; from the largest, as plan_range. */
+    plan p;
+    plan_init(&p);
+    if (store->size != 0)
+        plan_range(&p, store, 0, store->size);
+    int rc = plan_read(&p, store, err);
+    if (rc != 0)
+        return rc;
+    for (size_t i = 0; i < p.n_nodes; i++)
+        memcpy(f->hashes[p.nodes[i].level], p.hashes[i], TL_HASH_BYTES);
     f->size = store->size;
     return 0;
 }

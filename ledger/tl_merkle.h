@@ -33,10 +33,18 @@
 /* Levels of the frontier: a size is a 64-bit number. */
 #define TL_MERKLE_LEVELS 64
 
-/* Reads stored node (level, index) into out. Returns 0, or a TL_E... code after filling err
- * (TL_ENOTFOUND for a node that should exist but does not, TL_EIO, ...). */
-typedef int (*tl_merkle_get_fn)(void *ctx, unsigned level, uint64_t index,
-                                uint8_t out[TL_HASH_BYTES], tl_error *err);
+/* A stored node: the complete aligned subtree (level, index). */
+typedef struct tl_merkle_node {
+    unsigned level;
+    uint64_t index;
+} tl_merkle_node;
+
+/* Reads the n stored nodes nodes[i] into out[i]. A root or a proof asks once for every node
+ * it needs (O(log n) of them, each complete in the stored tree, in no particular order), so
+ * the store can batch its reads. Returns 0, or a TL_E... code after filling err (TL_ENOTFOUND
+ * for a node that should exist but does not, TL_EIO, ...). */
+typedef int (*tl_merkle_get_fn)(void *ctx, const tl_merkle_node *nodes, size_t n,
+                                uint8_t (*out)[TL_HASH_BYTES], tl_error *err);
 
 /* Where proofs and roots read nodes from: the reader and how many leaves it holds. A request
  * about a tree larger than `size` is refused before anything is read. */
@@ -103,8 +111,8 @@ void tl_merkle_frontier_append(tl_merkle_frontier *f, const uint8_t leaf_hash[TL
                                tl_merkle_emit_fn emit, void *ctx);
 /* Root of the tree the frontier describes. */
 void tl_merkle_frontier_root(uint8_t out[TL_HASH_BYTES], const tl_merkle_frontier *f);
-/* Rebuilds the frontier of the tree of store->size leaves from its stored nodes (one read per
- * set bit of the size), as when the ledger opens. On failure f is the empty tree. */
+/* Rebuilds the frontier of the tree of store->size leaves from its stored nodes (one per set
+ * bit of the size, in one call), as when the ledger opens. On failure f is the empty tree. */
 int tl_merkle_frontier_load(tl_merkle_frontier *f, const tl_merkle_store *store,
                             tl_error *err) TL_WUR;
 

@@ -8,8 +8,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <rocksdb/c.h>
+
 #include "tl_checkpoint.h"
 #include "tl_note.h"
+#include "tl_state.h"
 
 static void test_genesis(void **state)
 {
@@ -100,6 +103,295 @@ static void test_streams_and_expect(void **state)
     assert_int_equal(version, 2);
     assert_int_equal(tl_ledger_stream_version(t.l, "contract/0000000000000000", 25, &version, &err), 0);
     assert_int_equal(version, 0);
+    tl_test_ledger_destroy(&t);
+}
+
+/* A stream's versions as tl_ledger_stream_scan lists them: version k at got[k - 1]. */
+typedef struct scanned {
+    uint64_t version[16];
+    uint64_t seq[16];
+    size_t n;
+} scanned;
+
+static int collect_version(void *ctx, uint64_t seq, const uint8_t *rec, size_t len)
+{
+    scanned *s = ctx;
+    tl_record r;
+    tl_error err;
+    if (s->n == 16 || tl_record_decode(&r, rec, len, &err) != 0 || r.seq != seq)
+        return -1;
+    s->version[s->n] = r.version;
+    s->seq[s->n++] = seq;
+    return 0;
+}
+
+#define STREAM_C "contract/2019110108000777"
+
+/* Results of events submitted without waiting, in the order they were answered. */
+typedef struct async_set {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    tl_append_result res[64];
+    int n;
+} async_set;
+
+static void on_async(void *ctx, const tl_append_result *res)
+{
+    async_set *a = ctx;
+    pthread_mutex_lock(&a->mu);
+    a->res[a->n++] = *res;
+    pthread_cond_signal(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* The scan lists versions after `after`, at most limit; they must be after+1, after+2, ... with
+ * the seqs recorded in seqs[version - 1]. */
+static void expect_scan(tl_ledger *l, uint64_t after, size_t limit, size_t want, const uint64_t *seqs)
+{
+    scanned s = {.n = 0};
+    tl_error err;
+    assert_int_equal(tl_ledger_stream_scan(l, STREAM_C, strlen(STREAM_C), after, limit, collect_version, &s, &err), 0);
+    assert_int_equal(s.n, want);
+    for (size_t i = 0; i < s.n; i++) {
+        assert_int_equal(s.version[i], after + 1 + i);
+        assert_int_equal(s.seq[i], seqs[after + i]);
+    }
+}
+
+static void amend(tl_test_ledger *t, uint64_t expect, uint64_t *seqs)
+{
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"type\":\"contract.amended\",\"stream\":\"" STREAM_C "\",\"expect\":%llu,"
+             "\"data\":{\"total_fen\":%llu,\"tech_fen\":900,\"amended_on\":\"2019-05-01\","
+             "\"reason\":\"scope extended\"}}",
+             (unsigned long long)expect, 1000ull + expect);
+    tl_append_result res;
+    assert_int_equal(tl_test_append(t->l, &t->registry, json, &res), 0);
+    assert_int_equal(res.version, expect + 1);
+    seqs[expect] = res.seq;
+}
+
+/* Checks that the stream index holds every version but the head's (version), then rewrites
+ * the head the way ledgers before the seq-in-head layout stored it: the version alone (8
+ * bytes), with every version, the latest included, in `streams`. */
+static void downgrade_head(const char *dir, uint64_t version, uint64_t seq)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/db", dir);
+    const char *names[] = {"default", "records", "streams", "merkle", "state", "checkpoints"};
+    rocksdb_options_t *o = rocksdb_options_create();
+    const rocksdb_options_t *cfo[6] = {o, o, o, o, o, o};
+    rocksdb_column_family_handle_t *cf[6];
+    char *dberr = NULL;
+    rocksdb_t *db = rocksdb_open_column_families(o, path, 6, names, cfo, cf, &dberr);
+    assert_null(dberr);
+    uint8_t head[1 + sizeof STREAM_C], v8[8], ikey[sizeof STREAM_C + 8], s8[8];
+    head[0] = 's';
+    memcpy(head + 1, STREAM_C, strlen(STREAM_C));
+    tl_be64_put(v8, version);
+    memcpy(ikey, STREAM_C, strlen(STREAM_C) + 1); /* the 0x00 separator */
+    tl_be64_put(ikey + strlen(STREAM_C) + 1, version);
+    tl_be64_put(s8, seq);
+    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(db, ro, cf[2]);
+    uint64_t indexed = 0;
+    for (rocksdb_iter_seek(it, STREAM_C, strlen(STREAM_C) + 1); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t klen;
+        const char *k = rocksdb_iter_key(it, &klen);
+        if (klen != strlen(STREAM_C) + 9 || memcmp(k, STREAM_C, strlen(STREAM_C) + 1) != 0)
+            break;
+        assert_int_equal(tl_be64_get((const uint8_t *)k + strlen(STREAM_C) + 1), ++indexed);
+    }
+    assert_int_equal(indexed, version - 1);
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(ro);
+    rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+    rocksdb_put_cf(db, wo, cf[4], (const char *)head, 1 + strlen(STREAM_C), (const char *)v8, 8, &dberr);
+    assert_null(dberr);
+    rocksdb_put_cf(db, wo, cf[2], (const char *)ikey, strlen(STREAM_C) + 9, (const char *)s8, 8, &dberr);
+    assert_null(dberr);
+    rocksdb_writeoptions_destroy(wo);
+    for (int i = 0; i < 6; i++)
+        rocksdb_column_family_handle_destroy(cf[i]);
+    rocksdb_close(db);
+    rocksdb_options_destroy(o);
+}
+
+/* The latest version's seq lives in the stream head, earlier ones in the stream index: every
+ * version must be listed once, in order, whether the previous head moved to the index in the
+ * same batch, in an earlier one, after a reopen, or from a head in the older 8-byte form. */
+static void test_stream_scan_versions(void **state)
+{
+    (void)state;
+    tl_test_ledger t;
+    tl_test_ledger_create(&t, "stream-scan");
+    uint64_t seqs[16];
+    char json[2048];
+    tl_append_result res;
+    tl_test_contract_json(json, sizeof json, "2019110108000777", 1000, 900, "2019-03-01");
+    assert_int_equal(tl_test_append(t.l, &t.registry, json, &res), 0);
+    seqs[0] = res.seq;
+    expect_scan(t.l, 0, 0, 1, seqs);
+    amend(&t, 1, seqs);
+    amend(&t, 2, seqs);
+    expect_scan(t.l, 0, 0, 3, seqs);
+    /* versions 4 and 5 queued together behind other streams' events, so that (almost always)
+     * one batch moves version 4 from the head to the index as soon as it made it the head */
+    enum { OTHERS = 40, ALL = OTHERS + 2 };
+    async_set a = {.n = 0};
+    pthread_mutex_init(&a.mu, NULL);
+    pthread_cond_init(&a.cv, NULL);
+    tl_event evs[ALL];
+    for (int k = 0; k < ALL; k++) {
+        if (k < OTHERS) {
+            char reg[17];
+            snprintf(reg, sizeof reg, "2019%012d", 500 + k);
+            tl_test_contract_json(json, sizeof json, reg, 1000, 900, "2019-03-01");
+        } else {
+            snprintf(json, sizeof json,
+                     "{\"type\":\"payment.received\",\"stream\":\"" STREAM_C "\",\"data\":{\"amount_fen\":%d,"
+                     "\"received_on\":\"2019-06-0%d\"}}",
+                     100 + k, 1 + k - OTHERS);
+        }
+        tl_buf env;
+        tl_test_envelope(&env, &t.registry, json);
+        tl_error perr;
+        assert_int_equal(tl_event_prepare(&evs[k], env.data, env.len, &perr), 0);
+        tl_buf_free(&env);
+    }
+    tl_error serr;
+    for (int k = 0; k < ALL; k++)
+        assert_int_equal(tl_ledger_submit(t.l, &evs[k], on_async, &a, &serr), 0);
+    pthread_mutex_lock(&a.mu);
+    while (a.n < ALL)
+        pthread_cond_wait(&a.cv, &a.mu);
+    pthread_mutex_unlock(&a.mu);
+    for (int k = 0; k < ALL; k++)
+        assert_int_equal(a.res[k].status, TL_APPEND_CREATED);
+    for (int k = OTHERS; k < ALL; k++) {
+        /* answered in submission order: the two payments are the last two */
+        assert_int_equal(a.res[k].version, 4 + (uint64_t)(k - OTHERS));
+        seqs[3 + k - OTHERS] = a.res[k].seq;
+    }
+    pthread_mutex_destroy(&a.mu);
+    pthread_cond_destroy(&a.cv);
+    expect_scan(t.l, 0, 0, 5, seqs);
+    expect_scan(t.l, 2, 2, 2, seqs); /* versions 3 and 4: the limit stops before the head */
+    expect_scan(t.l, 4, 0, 1, seqs); /* the head alone */
+    expect_scan(t.l, 5, 0, 0, seqs);
+    uint64_t version;
+    tl_error err;
+    assert_int_equal(tl_ledger_stream_version(t.l, STREAM_C, strlen(STREAM_C), &version, &err), 0);
+    assert_int_equal(version, 5);
+    /* after a reopen the previous head comes from the store, not the sequencer's memory */
+    tl_test_ledger_reopen(&t);
+    expect_scan(t.l, 0, 0, 5, seqs);
+    amend(&t, 5, seqs);
+    expect_scan(t.l, 0, 0, 6, seqs);
+    /* a head in the older form: read as it is, and the next version continues from it */
+    tl_ledger_close(t.l);
+    t.l = NULL;
+    downgrade_head(t.dir, 6, seqs[5]);
+    assert_int_equal(tl_ledger_open(&t.l, t.dir, NULL, &err), 0);
+    expect_scan(t.l, 0, 0, 6, seqs);
+    assert_int_equal(tl_ledger_stream_version(t.l, STREAM_C, strlen(STREAM_C), &version, &err), 0);
+    assert_int_equal(version, 6);
+    amend(&t, 6, seqs);
+    amend(&t, 7, seqs);
+    expect_scan(t.l, 0, 0, 8, seqs);
+    expect_scan(t.l, 5, 0, 3, seqs);
+    tl_test_ledger_destroy(&t);
+}
+
+/* The MANIFEST of dir/db (its name from CURRENT) into *m; returns its path (malloc'd). */
+static char *read_manifest(const char *dir, tl_buf *m)
+{
+    char path[4096], name[256];
+    snprintf(path, sizeof path, "%s/db/CURRENT", dir);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    size_t n = fread(name, 1, sizeof name - 1, f);
+    fclose(f);
+    name[n] = '\0';
+    name[strcspn(name, "\n")] = '\0';
+    snprintf(path, sizeof path, "%s/db/%s", dir, name);
+    f = fopen(path, "rb");
+    assert_non_null(f);
+    tl_buf_init(m);
+    uint8_t chunk[4096];
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        assert_int_equal(tl_buf_append(m, chunk, n), 0);
+    fclose(f);
+    return strdup(path);
+}
+
+static void write_file(const char *path, const uint8_t *p, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(p, 1, n, f), n);
+    fclose(f);
+}
+
+static int count_records(void *ctx, uint64_t seq, const uint8_t *rec, size_t len);
+
+/* RocksDB takes a MANIFEST record whose length runs past the end for a torn last write and
+ * silently drops it and every record after it, losing table files whose WAL is gone. The
+ * ledger refuses such a MANIFEST (storage.corrupt), and still opens one that really ends in
+ * a torn write. */
+static void test_manifest_damage(void **state)
+{
+    (void)state;
+    tl_test_ledger t;
+    tl_test_ledger_create(&t, "manifest");
+    char json[2048];
+    tl_append_result res;
+    for (int i = 0; i < 30; i++) {
+        char reg[17];
+        snprintf(reg, sizeof reg, "2023%012d", i);
+        tl_test_contract_json(json, sizeof json, reg, 1000, 900, "2023-01-02");
+        assert_int_equal(tl_test_append(t.l, &t.registry, json, &res), 0);
+        if (i == 14)
+            tl_test_ledger_reopen(&t); /* the restart flushes: MANIFEST records for every family */
+    }
+    uint64_t size = tl_ledger_size(t.l);
+    tl_ledger_close(t.l);
+    t.l = NULL;
+    tl_buf m;
+    char *path = read_manifest(t.dir, &m);
+    assert_true(m.len < 32768); /* one block: records follow each other from byte 0 */
+    /* the headers of its records, in order */
+    size_t at[256], n = 0;
+    for (size_t off = 0; off + 7 <= m.len && n < 256; off += 7 + (m.data[off + 4] | m.data[off + 5] << 8))
+        at[n++] = off;
+    assert_true(n >= 4);
+    tl_error err;
+    /* a length byte of the last record but one (a flush: the files it added are in no other
+     * record, and their WAL is gone) grown past the end of the file */
+    uint8_t *damaged = malloc(m.len);
+    assert_non_null(damaged);
+    memcpy(damaged, m.data, m.len);
+    damaged[at[n - 2] + 5] ^= 0x40;
+    write_file(path, damaged, m.len);
+    assert_int_equal(tl_ledger_open(&t.l, t.dir, NULL, &err), TL_ECORRUPT);
+    assert_string_equal(err.rule, "storage.corrupt");
+    assert_null(t.l);
+    /* a torn write after the last record: opens and serves every record */
+    memcpy(damaged, m.data, m.len);
+    write_file(path, damaged, m.len);
+    FILE *f = fopen(path, "ab");
+    assert_non_null(f);
+    assert_int_equal(fwrite("\x12\x34\x56", 1, 3, f), 3);
+    fclose(f);
+    assert_int_equal(tl_ledger_open(&t.l, t.dir, NULL, &err), 0);
+    assert_int_equal(tl_ledger_size(t.l), size);
+    uint64_t count = 0;
+    assert_int_equal(tl_ledger_scan(t.l, 0, UINT64_MAX, count_records, &count, &err), 0);
+    assert_int_equal(count, size);
+    free(damaged);
+    free(path);
+    tl_buf_free(&m);
     tl_test_ledger_destroy(&t);
 }
 
@@ -397,6 +689,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_genesis),
         cmocka_unit_test(test_streams_and_expect),
+        cmocka_unit_test(test_stream_scan_versions),
+        cmocka_unit_test(test_manifest_damage),
         cmocka_unit_test(test_idempotency),
         cmocka_unit_test(test_signatures_and_keys),
         cmocka_unit_test(test_reopen_keeps_everything),

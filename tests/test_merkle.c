@@ -1,10 +1,12 @@
 /*
  * Merkle tree: every vector of tests/rfc6962-vectors.json, a randomised comparison against a
- * literal transcription of the RFC's recursive definitions, and 64-bit extremes.
+ * literal transcription of the RFC's recursive definitions, 64-bit extremes, and the ledger's
+ * own node store (stored, in-memory and recomputed levels).
  */
 #include "testutil.h"
 
 #include <jansson.h>
+#include <rocksdb/c.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +24,8 @@
 typedef struct mem_tree {
     uint8_t nodes[8][MEM_LEAVES_MAX][TL_HASH_BYTES]; /* 2^7 = MEM_LEAVES_MAX */
     bool present[8][MEM_LEAVES_MAX];
-    unsigned reads;
+    unsigned reads; /* nodes read */
+    unsigned calls; /* calls of the reader: one per root, proof or frontier load */
 } mem_tree;
 
 static void mem_emit(void *ctx, unsigned level, uint64_t index, const uint8_t hash[TL_HASH_BYTES])
@@ -34,15 +37,21 @@ static void mem_emit(void *ctx, unsigned level, uint64_t index, const uint8_t ha
     t->present[level][index] = true;
 }
 
-static int mem_get(void *ctx, unsigned level, uint64_t index, uint8_t out[TL_HASH_BYTES],
+static int mem_get(void *ctx, const tl_merkle_node *nodes, size_t n, uint8_t (*out)[TL_HASH_BYTES],
                    tl_error *err)
 {
     mem_tree *t = ctx;
-    t->reads++;
-    if (level >= 8 || index >= ((unsigned)MEM_LEAVES_MAX >> level) || !t->present[level][index])
-        return tl_fail(err, TL_ENOTFOUND, "test.node", "", "no node (%u, %llu)", level,
-                       (unsigned long long)index);
-    memcpy(out, t->nodes[level][index], TL_HASH_BYTES);
+    t->calls++;
+    for (size_t i = 0; i < n; i++) {
+        unsigned level = nodes[i].level;
+        uint64_t index = nodes[i].index;
+        t->reads++;
+        if (level >= 8 || index >= ((unsigned)MEM_LEAVES_MAX >> level) ||
+            !t->present[level][index])
+            return tl_fail(err, TL_ENOTFOUND, "test.node", "", "no node (%u, %llu)", level,
+                           (unsigned long long)index);
+        memcpy(out[i], t->nodes[level][index], TL_HASH_BYTES);
+    }
     return 0;
 }
 
@@ -556,9 +565,11 @@ static void test_random_against_reference(void **state)
     for (uint64_t n = 1; n <= RANDOM_LEAVES; n++) {
         uint8_t got[TL_HASH_BYTES];
         t.reads = 0;
+        t.calls = 0;
         assert_int_equal(tl_merkle_root(got, &store, n, NULL), 0);
         assert_memory_equal(got, roots[n], TL_HASH_BYTES);
         assert_true(t.reads <= read_bound(n));
+        assert_int_equal(t.calls, 1); /* every node in one batch */
 
         /* Reloading the frontier at n and appending the rest gives the same tree. */
         tl_merkle_frontier g;
@@ -574,8 +585,10 @@ static void test_random_against_reference(void **state)
             tl_merkle_proof want = {0}, proof;
             ref_path(&want, m, lv, n);
             t.reads = 0;
+            t.calls = 0;
             assert_int_equal(tl_merkle_inclusion_proof(&proof, &store, m, n, NULL), 0);
             assert_true(t.reads <= read_bound(n));
+            assert_int_equal(t.calls, n > 1 ? 1 : 0);
             assert_proof_equal(&proof, &want);
             assert_int_equal(tl_merkle_verify_inclusion(leaves[m], m, n, &proof, roots[n], NULL),
                              0);
@@ -598,8 +611,10 @@ static void test_random_against_reference(void **state)
             tl_merkle_proof want = {0}, proof;
             ref_subproof(&want, m, lv, n, true);
             t.reads = 0;
+            t.calls = 0;
             assert_int_equal(tl_merkle_consistency_proof(&proof, &store, m, n, NULL), 0);
             assert_true(t.reads <= 2 * read_bound(n));
+            assert_int_equal(t.calls, m < n ? 1 : 0);
             assert_proof_equal(&proof, &want);
             assert_int_equal(tl_merkle_verify_consistency(m, n, &proof, roots[m], roots[n], NULL),
                              0);
@@ -670,16 +685,20 @@ typedef struct flat_tree {
     unsigned reads;
 } flat_tree;
 
-static int flat_get(void *ctx, unsigned level, uint64_t index, uint8_t out[TL_HASH_BYTES],
-                    tl_error *err)
+static int flat_get(void *ctx, const tl_merkle_node *nodes, size_t n,
+                    uint8_t (*out)[TL_HASH_BYTES], tl_error *err)
 {
     flat_tree *t = ctx;
-    t->reads++;
-    /* only complete nodes of the stored tree may be asked for */
-    if (level >= TL_MERKLE_LEVELS || index >= (t->size >> level))
-        return tl_fail(err, TL_ENOTFOUND, "test.node", "", "no node (%u, %llu)", level,
-                       (unsigned long long)index);
-    memcpy(out, t->level_hash[level], TL_HASH_BYTES);
+    for (size_t i = 0; i < n; i++) {
+        unsigned level = nodes[i].level;
+        uint64_t index = nodes[i].index;
+        t->reads++;
+        /* only complete nodes of the stored tree may be asked for */
+        if (level >= TL_MERKLE_LEVELS || index >= (t->size >> level))
+            return tl_fail(err, TL_ENOTFOUND, "test.node", "", "no node (%u, %llu)", level,
+                           (unsigned long long)index);
+        memcpy(out[i], t->level_hash[level], TL_HASH_BYTES);
+    }
     return 0;
 }
 
@@ -746,6 +765,166 @@ static void test_huge_trees(void **state)
     assert_true(longest <= 65);
 }
 
+/* ---------------------------------------------------------------------------------------- */
+/* The ledger's node store (ledger/log.c): stored levels, the in-memory upper levels and the
+ * small subtrees recomputed from records, across sizes where each of them is needed. */
+
+typedef uint8_t leaf_hash[TL_HASH_BYTES];
+
+/* Appends contracts until the log has n records; returns the leaf hashes of all records (in
+ * leaves, reallocated). */
+static leaf_hash *grow_ledger(tl_test_ledger *t, uint64_t n, leaf_hash *leaves)
+{
+    char json[2048];
+    tl_append_result res;
+    for (uint64_t i = tl_ledger_size(t->l); i < n; i++) {
+        char reg[17];
+        snprintf(reg, sizeof reg, "2024%012u", (unsigned)i);
+        tl_test_contract_json(json, sizeof json, reg, 7, 7, "2024-02-02");
+        assert_int_equal(tl_test_append(t->l, &t->registry, json, &res), 0);
+    }
+    assert_int_equal(tl_ledger_size(t->l), n);
+    leaves = realloc(leaves, n * TL_HASH_BYTES);
+    assert_non_null(leaves);
+    tl_buf rec;
+    tl_buf_init(&rec);
+    tl_error err;
+    for (uint64_t i = 0; i < n; i++) {
+        assert_int_equal(tl_ledger_read(t->l, i, &rec, &err), 0);
+        tl_leaf_hash(leaves[i], rec.data, rec.len);
+    }
+    tl_buf_free(&rec);
+    return leaves;
+}
+
+/* Roots and proofs served by l at sizes around every power of two up to n, checked against
+ * the reference: every leaf's inclusion proof and every old size's consistency proof. */
+static void check_ledger_proofs(tl_ledger *l, const uint8_t (*leaves)[TL_HASH_BYTES], uint64_t n)
+{
+    uint64_t sizes[64];
+    size_t k = 0;
+    for (uint64_t p = 1; p <= n; p *= 2)
+        for (uint64_t s = p > 1 ? p - 1 : p; s <= p + 1 && s <= n; s++)
+            if (k == 0 || s > sizes[k - 1])
+                sizes[k++] = s;
+    if (sizes[k - 1] != n)
+        sizes[k++] = n;
+    uint8_t *roots = malloc((n + 1) * TL_HASH_BYTES);
+    assert_non_null(roots);
+    for (uint64_t s = 1; s <= n; s++)
+        ref_mth(roots + s * TL_HASH_BYTES, leaves, s);
+    tl_error err;
+    tl_merkle_proof proof;
+    for (size_t i = 0; i < k; i++) {
+        uint64_t size = sizes[i];
+        const uint8_t *root = roots + size * TL_HASH_BYTES;
+        uint8_t got[TL_HASH_BYTES];
+        assert_int_equal(tl_ledger_root(l, size, got, &err), 0);
+        assert_memory_equal(got, root, TL_HASH_BYTES);
+        for (uint64_t m = 0; m < size; m++) {
+            assert_int_equal(tl_ledger_inclusion_proof(l, m, size, &proof, &err), 0);
+            assert_int_equal(tl_merkle_verify_inclusion(leaves[m], m, size, &proof, root, &err), 0);
+        }
+        for (uint64_t from = 1; from <= size; from++) {
+            assert_int_equal(tl_ledger_consistency_proof(l, from, size, &proof, &err), 0);
+            const uint8_t *from_root = roots + from * TL_HASH_BYTES;
+            assert_int_equal(
+                tl_merkle_verify_consistency(from, size, &proof, from_root, root, &err), 0);
+        }
+    }
+    /* exactly the reference's hashes, for a leaf whose path crosses every kind of node */
+    tl_merkle_proof want = {0};
+    ref_path(&want, n / 3, leaves, n);
+    assert_int_equal(tl_ledger_inclusion_proof(l, n / 3, n, &proof, &err), 0);
+    assert_proof_equal(&proof, &want);
+    free(roots);
+}
+
+static void delete_node(const char *dir, unsigned level, uint64_t index)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/db", dir);
+    char *e = NULL;
+    size_t ncf = 0;
+    rocksdb_options_t *opts = rocksdb_options_create();
+    char **names = rocksdb_list_column_families(opts, path, &ncf, &e);
+    assert_null(e);
+    assert_true(ncf <= 8);
+    const rocksdb_options_t *o[8];
+    rocksdb_column_family_handle_t *cf[8];
+    for (size_t i = 0; i < ncf; i++)
+        o[i] = opts;
+    rocksdb_t *db = rocksdb_open_column_families(opts, path, (int)ncf,
+                                                 (const char *const *)names, o, cf, &e);
+    assert_null(e);
+    size_t merkle = ncf;
+    for (size_t i = 0; i < ncf; i++)
+        if (strcmp(names[i], "merkle") == 0)
+            merkle = i;
+    assert_true(merkle < ncf);
+    uint8_t key[9] = {(uint8_t)level};
+    for (int i = 0; i < 8; i++)
+        key[1 + i] = (uint8_t)(index >> (56 - 8 * i));
+    rocksdb_writeoptions_t *w = rocksdb_writeoptions_create();
+    rocksdb_delete_cf(db, w, cf[merkle], (const char *)key, sizeof key, &e);
+    assert_null(e);
+    rocksdb_writeoptions_destroy(w);
+    for (size_t i = 0; i < ncf; i++)
+        rocksdb_column_family_handle_destroy(cf[i]);
+    rocksdb_close(db);
+    rocksdb_list_column_families_destroy(names, ncf);
+    rocksdb_options_destroy(opts);
+}
+
+static void test_ledger_node_store(void **state)
+{
+    (void)state;
+    tl_test_ledger t;
+    tl_test_ledger_create(&t, "merkle-store");
+    /* Past one node of 256 leaves, the first level kept in memory; then past 512 while the
+     * writer's copy of the upper levels is filled already, so it has to catch up. */
+    leaf_hash *leaves = grow_ledger(&t, 300, NULL);
+    check_ledger_proofs(t.l, (const uint8_t(*)[TL_HASH_BYTES])leaves, 300);
+    leaves = grow_ledger(&t, 530, leaves);
+    check_ledger_proofs(t.l, (const uint8_t(*)[TL_HASH_BYTES])leaves, 530);
+
+    /* A reader of its own, starting with nothing in memory. */
+    tl_ledger_close(t.l);
+    t.l = NULL;
+    tl_ledger *r;
+    tl_error err;
+    tl_ledger_options ro = {.mode = TL_OPEN_READ_ONLY};
+    assert_int_equal(tl_ledger_open(&r, t.dir, &ro, &err), 0);
+    check_ledger_proofs(r, (const uint8_t(*)[TL_HASH_BYTES])leaves, 530);
+    tl_ledger_close(r);
+
+    /* A lost node of a level kept in memory: what needs it fails as damaged storage, what
+     * lies before it is still served. */
+    delete_node(t.dir, 8, 1);
+    assert_int_equal(tl_ledger_open(&r, t.dir, &ro, &err), 0);
+    uint8_t root[TL_HASH_BYTES], want[TL_HASH_BYTES];
+    tl_merkle_proof proof;
+    assert_int_equal(tl_ledger_inclusion_proof(r, 10, 530, &proof, &err), TL_ECORRUPT);
+    assert_string_equal(err.rule, "storage.merkle_node");
+    ref_mth(want, (const uint8_t(*)[TL_HASH_BYTES])leaves, 530);
+    assert_int_equal(tl_ledger_root(r, 530, root, &err), 0); /* from (9, 0), above the gap */
+    assert_memory_equal(root, want, TL_HASH_BYTES);
+    ref_mth(want, (const uint8_t(*)[TL_HASH_BYTES])leaves, 300);
+    assert_int_equal(tl_ledger_root(r, 300, root, &err), 0);
+    assert_memory_equal(root, want, TL_HASH_BYTES);
+    tl_ledger_close(r);
+    /* and one of a level read from RocksDB by each proof that needs it */
+    delete_node(t.dir, 4, 2);
+    assert_int_equal(tl_ledger_open(&r, t.dir, &ro, &err), 0);
+    assert_int_equal(tl_ledger_inclusion_proof(r, 50, 64, &proof, &err), TL_ECORRUPT);
+    assert_string_equal(err.rule, "storage.merkle_node");
+    assert_int_equal(tl_ledger_inclusion_proof(r, 20, 64, &proof, &err), 0);
+    tl_ledger_close(r);
+
+    free(leaves);
+    tl_test_ledger_destroy(&t);
+}
+
 int main(void)
 {
     assert_int_equal(tl_crypto_init(), 0);
@@ -755,6 +934,7 @@ int main(void)
         cmocka_unit_test(test_real_log_inclusion), cmocka_unit_test(test_inclusion_probes),
         cmocka_unit_test(test_consistency_probes), cmocka_unit_test(test_random_against_reference),
         cmocka_unit_test(test_bad_arguments),      cmocka_unit_test(test_huge_trees),
+        cmocka_unit_test(test_ledger_node_store),
     };
     return cmocka_run_group_tests(tests, load_vectors, free_vectors);
 }
