@@ -1,6 +1,19 @@
-/* Hashes, Ed25519 and encodings over libsodium; see tl_crypto.h. */
+/*
+ * Hashes, Ed25519 and encodings over libsodium; see tl_crypto.h.
+ *
+ * SHA-256 is OpenSSL's libcrypto: libsodium's SHA-256 is portable C, while libcrypto uses the
+ * CPU's SHA extensions, 4x faster on a record-sized leaf (0.33 us against 1.41 us for 531
+ * bytes here) and 4x on a tree node. An audit hashes every record and the tree nodes above
+ * it, so this was most of its CPU besides the signatures. It uses the SHA256_Init family,
+ * deprecated since OpenSSL 3.0 in favour of EVP but still part of every 3.x release: EVP
+ * would load libcrypto's providers and configuration, 2.2 MB more resident memory in every
+ * process (the server has a memory target), and costs 20% more per small hash (a context to
+ * allocate, the algorithm to look up). These calls cannot fail (they only return 1).
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "tl_crypto.h"
 
+#include <openssl/sha.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -11,17 +24,20 @@ int tl_crypto_init(void)
 
 void tl_sha256(uint8_t out[TL_HASH_BYTES], const void *data, size_t len)
 {
-    crypto_hash_sha256(out, data, len);
+    SHA256_CTX st;
+    SHA256_Init(&st);
+    SHA256_Update(&st, data, len);
+    SHA256_Final(out, &st);
 }
 
 void tl_leaf_hash(uint8_t out[TL_HASH_BYTES], const void *data, size_t len)
 {
     static const uint8_t prefix = 0x00;
-    crypto_hash_sha256_state st;
-    crypto_hash_sha256_init(&st);
-    crypto_hash_sha256_update(&st, &prefix, 1);
-    crypto_hash_sha256_update(&st, data, len);
-    crypto_hash_sha256_final(&st, out);
+    SHA256_CTX st;
+    SHA256_Init(&st);
+    SHA256_Update(&st, &prefix, 1);
+    SHA256_Update(&st, data, len);
+    SHA256_Final(out, &st);
 }
 
 void tl_node_hash(uint8_t out[TL_HASH_BYTES], const uint8_t left[TL_HASH_BYTES],
@@ -31,7 +47,7 @@ void tl_node_hash(uint8_t out[TL_HASH_BYTES], const uint8_t left[TL_HASH_BYTES],
     buf[0] = 0x01;
     memcpy(buf + 1, left, TL_HASH_BYTES);
     memcpy(buf + 1 + TL_HASH_BYTES, right, TL_HASH_BYTES);
-    crypto_hash_sha256(out, buf, sizeof buf);
+    tl_sha256(out, buf, sizeof buf);
 }
 
 void tl_random_bytes(void *out, size_t n)

@@ -33,8 +33,10 @@
  * Speed: signature checks dominate and are independent per record, so a reader thread cuts
  * the records into chunks, worker threads decode, verify and hash chunks in parallel, and one
  * worker at a time replays finished chunks in order (tl_admit, Merkle). Memory: the chunks in
- * flight are bounded; the replayed state (one entry per event id, stream and participant key)
- * grows with the log, about 100 bytes per event.
+ * flight are bounded; the replayed state grows with the log: every event id (about 32 bytes
+ * each in the replay's own id table, verify.c), every stream head and the domain rules'
+ * records (contracts, participants, keys) in a tl_mem_state; about 210 bytes per event for a
+ * log of mostly contract registrations.
  */
 #ifndef TL_VERIFY_H
 #define TL_VERIFY_H

@@ -3,7 +3,7 @@
 # Used by every Makefile target so that a fresh machine needs nothing by hand.
 set -euo pipefail
 want=(build-essential cmake pkg-config librocksdb-dev libsodium-dev libmsgpack-dev
-      libevent-dev libjansson-dev libcmocka-dev python3)
+      libevent-dev libjansson-dev libcmocka-dev libssl-dev python3)
 want+=("$@")
 missing=()
 for p in "${want[@]}"; do
