@@ -243,37 +243,6 @@ int pj_decode(pj_event *ev, const uint8_t *rec, size_t len, tl_error *err)
     return 0;
 }
 
-const pj_val *pj_field(const pj_event *ev, const char *name)
-{
-    size_t n = strlen(name);
-    for (uint32_t i = 0; i < ev->nfields; i++)
-        if (ev->f[i].klen == n && memcmp(ev->f[i].key, name, n) == 0)
-            return &ev->f[i].v;
-    return NULL;
-}
-
-bool pj_str(const pj_event *ev, const char *name, const uint8_t **p, size_t *len)
-{
-    const pj_val *v = pj_field(ev, name);
-    if (v == NULL || v->type != TL_MP_STR)
-        return false;
-    *p = v->p;
-    *len = v->len;
-    return true;
-}
-
-uint64_t pj_uint(const pj_event *ev, const char *name, uint64_t def)
-{
-    const pj_val *v = pj_field(ev, name);
-    return v != NULL && v->type == TL_MP_UINT ? v->u : def;
-}
-
-bool pj_bool(const pj_event *ev, const char *name, bool def)
-{
-    const pj_val *v = pj_field(ev, name);
-    return v != NULL && v->type == TL_MP_BOOL ? v->b : def;
-}
-
 int pj_code(const pj_event *ev, const char *name, const tl_codelist *list, int def)
 {
     const uint8_t *p;

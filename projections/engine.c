@@ -4,19 +4,24 @@
  *
  * THREADS. The live worker owns every live generation (one pj_inst per projection). It waits
  * on a condition variable that the ledger's commit listener signals (a writer-mode ledger), or
- * wakes every TL_VIEWS_FOLLOW_POLL_MS to tl_ledger_refresh a secondary ledger. Each pass reads
+ * wakes every TL_VIEWS_FOLLOW_POLL_MS to tl_ledger_refresh a secondary ledger (backing off to
+ * FOLLOW_POLL_IDLE_MS while the log does not grow: each refresh makes RocksDB start threads to
+ * open table files, and during a rebuild those were most of the process's page faults and
+ * system time). Each pass reads
  * at most batch_records records once, decodes each record once, and hands it to every
  * instance that has not applied it yet; then each instance writes its changes and its new
  * position in one WriteBatch.
  *
  * REBUILDS. A rebuild thread folds new generations from record 0 (or from where an interrupted
- * rebuild stopped: its 'b' meta record survives restarts), in batches of
- * TL_VIEWS_REBUILD_BATCH_RECORDS written without the write-ahead log (store.c says why that is
- * safe). When one is within a batch of the
- * log's end it is handed to the live worker, which folds it alongside the live generation;
- * once both stand at the same position one WriteBatch makes the new generation live and
- * deletes the old one (store.c). Ingest never stops, and readers see the old generation until
- * that write.
+ * rebuild's stored state stops: its 'b' meta record survives restarts) in memory, reading
+ * TL_VIEWS_REBUILD_BATCH_RECORDS records per pass and writing nothing: an entity changed many
+ * times is written once, and the store's memtable, flushes and compactions are skipped. When a
+ * generation is within a batch of the log's end, its whole state and position go into the
+ * store as one ingested table file (pj_inst_ingest, atomic like a WriteBatch); then it is
+ * handed to the live worker, which folds it alongside the live generation; once both stand at
+ * the same position one WriteBatch makes the new generation live and deletes the old one
+ * (store.c). Ingest never stops, and readers see the old generation until that write. A crash
+ * before the ingest loses only memory: the rebuild starts again from its stored position.
  *
  * VERSIONS. Each projection's pj_def.version is stored with its live generation. At open, a
  * projection whose stored version differs is rebuilt at once; its views answer
@@ -39,6 +44,7 @@
 
 #define NDEFS 4u
 #define REQUEST_CHECK_MS 1000u
+#define FOLLOW_POLL_IDLE_MS 400u
 #define REQUEST_BYTES_MAX 4096u
 
 static const pj_def *const defs[NDEFS] = {&pj_def_turnover, &pj_def_institutions, &pj_def_funds,
@@ -81,7 +87,7 @@ struct tl_views {
     pj_inst *pending[NDEFS];  /* folded by the live worker until it replaces live[i] */
     def_totals totals[NDEFS];
     uint64_t size_seen;
-    rocksdb_writeoptions_t *wopts_nowal; /* for rebuilds (see run_pass) */
+    uint32_t drop_gen[NDEFS]; /* live worker: an old generation whose files are still to drop; 0 none */
     _Atomic uint64_t behind_since_ms;
     uint64_t last_request_check_ms;
 };
@@ -118,6 +124,7 @@ static void inst_free(pj_inst *in)
 {
     if (in == NULL)
         return;
+    pj_inst_tables_free(in);
     if (in->state != NULL)
         in->def->destroy(in);
     pj_inst_drop_iter(in);
@@ -135,9 +142,11 @@ static int inst_new(pj_inst **out, tl_views *v, const pj_def *def, uint32_t gen,
         return pj_nomem(err);
     in->def = def;
     in->store = &v->store;
+    in->ledger = v->l;
     in->gen = gen;
     pj_prefix(in->prefix, def->id, gen);
     in->pos = pos;
+    in->stored = pos;
     in->next = pos;
     in->fresh = pos == 0;
     in->wb = rocksdb_writebatch_create();
@@ -150,38 +159,24 @@ static int inst_new(pj_inst **out, tl_views *v, const pj_def *def, uint32_t gen,
     return 0;
 }
 
+/* After a failure: back to the stored state (what a building generation folded in memory is
+ * folded again). */
 static void inst_reset(pj_inst *in)
 {
     rocksdb_writebatch_clear(in->wb);
     pj_inst_stage_clear(in);
     pj_inst_drop_iter(in);
-    in->def->reset(in);
+    pj_inst_tables_reset(in);
     in->fresh = false;
+    in->pos = in->stored;
     in->next = in->pos;
-}
-
-static int write_batch_opts(tl_views *v, rocksdb_writebatch_t *wb, const rocksdb_writeoptions_t *wo,
-                            tl_error *err)
-{
-    char *dberr = NULL;
-    rocksdb_write(v->store.db, wo, wb, &dberr);
-    return dberr != NULL ? pj_store_fail(err, &dberr, "cannot write the views") : 0;
 }
 
 static int write_batch(tl_views *v, rocksdb_writebatch_t *wb, tl_error *err)
 {
-    return write_batch_opts(v, wb, v->store.wopts, err);
-}
-
-/* Makes every write so far durable in SST files (needed before WAL-less data is relied on). */
-static int flush_store(tl_views *v, tl_error *err)
-{
-    rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
-    rocksdb_flushoptions_set_wait(fo, 1);
     char *dberr = NULL;
-    rocksdb_flush(v->store.db, fo, &dberr);
-    rocksdb_flushoptions_destroy(fo);
-    return dberr != NULL ? pj_store_fail(err, &dberr, "cannot flush the views") : 0;
+    rocksdb_write(v->store.db, v->store.wopts, wb, &dberr);
+    return dberr != NULL ? pj_store_fail(err, &dberr, "cannot write the views") : 0;
 }
 
 static void delete_generation(rocksdb_writebatch_t *wb, uint8_t proj, uint32_t gen)
@@ -208,7 +203,7 @@ static int start_generation(tl_views *v, const pj_def *def, pj_inst **out, tl_er
     if (rc != 0)
         return rc;
     if ((rc = inst_new(out, v, def, gen, 0, err)) == 0)
-        (*out)->no_wal = true;
+        (*out)->building = true;
     return rc;
 }
 
@@ -289,20 +284,23 @@ static uint64_t run_pass(tl_views *v, pj_inst **insts, size_t n, uint64_t size, 
         if (in->pos >= end || in->next != end)
             continue;
         tl_error werr;
-        int wrc = in->def->flush(in, &werr);
-        if (wrc == 0)
-            wrc = pj_inst_stage_commit(in, &werr);
-        if (wrc == 0) {
-            uint8_t key[PJ_PREFIX_BYTES + 1], val[8];
-            memcpy(key, in->prefix, PJ_PREFIX_BYTES);
-            key[PJ_PREFIX_BYTES] = 0;
-            pj_be64_put(val, end);
-            rocksdb_writebatch_put(in->wb, (const char *)key, sizeof key, (const char *)val, 8);
-            /* A rebuild's generation is not read by anyone until it is handed over, and the
-             * handover flushes it: its batches can skip the write-ahead log (store.c). */
-            wrc = write_batch_opts(v, in->wb, in->no_wal ? v->wopts_nowal : v->store.wopts, &werr);
+        int wrc = 0;
+        if (!in->building) { /* else in memory only, until finish_building */
+            wrc = pj_inst_flush(in, &werr);
+            if (wrc == 0)
+                wrc = pj_inst_stage_commit(in, &werr);
+            if (wrc == 0) {
+                uint8_t key[PJ_PREFIX_BYTES + 1], val[8];
+                memcpy(key, in->prefix, PJ_PREFIX_BYTES);
+                key[PJ_PREFIX_BYTES] = 0;
+                pj_be64_put(val, end);
+                rocksdb_writebatch_put(in->wb, (const char *)key, sizeof key, (const char *)val, 8);
+                wrc = write_batch(v, in->wb, &werr);
+            }
+            if (wrc == 0)
+                in->stored = end;
+            rocksdb_writebatch_clear(in->wb);
         }
-        rocksdb_writebatch_clear(in->wb);
         pj_inst_drop_iter(in);
         if (wrc != 0) {
             inst_reset(in);
@@ -324,6 +322,28 @@ static uint64_t run_pass(tl_views *v, pj_inst **insts, size_t n, uint64_t size, 
     return end - start;
 }
 
+/* Writes a building generation's whole state and position (one ingested file). */
+static void finish_building(tl_views *v, pj_inst *in, unsigned di)
+{
+    tl_error err;
+    int rc = pj_inst_flush(in, &err);
+    if (rc == 0)
+        rc = pj_inst_ingest(in, in->pos, &err);
+    pj_inst_drop_iter(in);
+    pthread_mutex_lock(&v->mu);
+    if (rc == 0) {
+        in->building = false;
+        in->stored = in->pos;
+        in->batches++;
+        v->totals[di].batches++;
+    } else {
+        v->totals[di].last_err = err;
+    }
+    pthread_mutex_unlock(&v->mu);
+    if (rc != 0)
+        inst_reset(in);
+}
+
 /* Makes pending[i] live when it has caught up. Called by the live worker only. */
 static void try_switch(tl_views *v, unsigned i, uint64_t size)
 {
@@ -339,10 +359,13 @@ static void try_switch(tl_views *v, unsigned i, uint64_t size)
     /* Whatever generation was live before (possibly of an older version) goes. */
     pj_meta cur;
     tl_error err;
-    if (pj_meta_get(&v->store, NULL, 'a', p->def->id, &cur, &err) == 0 && cur.present && cur.gen != p->gen)
+    bool drop = pj_meta_get(&v->store, NULL, 'a', p->def->id, &cur, &err) == 0 && cur.present && cur.gen != p->gen;
+    if (drop)
         delete_generation(wb, p->def->id, cur.gen);
     int rc = write_batch(v, wb, &err);
     rocksdb_writebatch_destroy(wb);
+    if (rc == 0 && drop && !pj_store_drop_files(&v->store, p->def->id, cur.gen, cur.gen + 1))
+        v->drop_gen[i] = cur.gen;
     pthread_mutex_lock(&v->mu);
     if (rc == 0) {
         v->live[i] = p;
@@ -362,10 +385,12 @@ static void *live_main(void *arg)
 {
     tl_views *v = arg;
     bool idle = false;
+    uint32_t poll_ms = TL_VIEWS_FOLLOW_POLL_MS;
+    uint64_t refreshed_size = tl_ledger_size(v->l), refreshed_ms = 0;
     for (;;) {
         pthread_mutex_lock(&v->mu);
         if (idle && !v->stop && !v->kick) {
-            uint32_t wait_ms = v->commit_seen ? REQUEST_CHECK_MS : TL_VIEWS_FOLLOW_POLL_MS;
+            uint32_t wait_ms = v->commit_seen ? REQUEST_CHECK_MS : poll_ms;
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
             ts.tv_nsec += (long)(wait_ms % 1000u) * 1000000L;
@@ -387,10 +412,17 @@ static void *live_main(void *arg)
         bool polling = !v->commit_seen;
         pthread_mutex_unlock(&v->mu);
 
-        if (polling) {
+        /* Kicks (commits, waiting callers, rebuild progress) run a pass; the log is refreshed
+         * at the polling pace only. */
+        if (polling && now_ms() - refreshed_ms >= poll_ms) {
+            refreshed_ms = now_ms();
             tl_error err;
             int ignored = tl_ledger_refresh(v->l, &err); /* a failure shows as lag; retried next time */
             (void)ignored;
+            uint64_t now_size = tl_ledger_size(v->l);
+            poll_ms = now_size != refreshed_size ? TL_VIEWS_FOLLOW_POLL_MS
+                                                 : (poll_ms * 2 < FOLLOW_POLL_IDLE_MS ? poll_ms * 2 : FOLLOW_POLL_IDLE_MS);
+            refreshed_size = now_size;
         }
         check_request_file(v);
         uint64_t size = tl_ledger_size(v->l);
@@ -410,6 +442,9 @@ static void *live_main(void *arg)
             (void)atomic_compare_exchange_strong(&v->behind_since_ms, &expect, now_ms());
         }
         uint64_t done = n > 0 ? run_pass(v, insts, n, size, v->batch) : 0;
+        for (unsigned i = 0; i < NDEFS; i++)
+            if (v->drop_gen[i] != 0 && pj_store_drop_files(&v->store, defs[i]->id, v->drop_gen[i], v->drop_gen[i] + 1))
+                v->drop_gen[i] = 0;
         for (unsigned i = 0; i < NDEFS; i++)
             try_switch(v, i, size);
         lowest = UINT64_MAX;
@@ -451,24 +486,9 @@ static void *rebuild_main(void *arg)
         pthread_mutex_unlock(&v->mu);
 
         uint64_t size = tl_ledger_size(v->l);
-        /* Near the end a generation goes to the live worker, which writes it with the
-         * write-ahead log; what was written without must be on disk first, or a crash could
-         * keep its later batches and lose earlier ones. */
-        bool near = false;
         for (size_t k = 0; k < n; k++)
-            near = near || (!insts[k]->failed && insts[k]->no_wal && size - insts[k]->pos <= v->batch);
-        if (near) {
-            tl_error err;
-            if (flush_store(v, &err) == 0) {
-                for (size_t k = 0; k < n; k++)
-                    if (size - insts[k]->pos <= v->batch)
-                        insts[k]->no_wal = false;
-            } else {
-                pthread_mutex_lock(&v->mu);
-                v->totals[idx[0]].last_err = err;
-                pthread_mutex_unlock(&v->mu);
-            }
-        }
+            if (!insts[k]->failed && insts[k]->building && size - insts[k]->pos <= v->batch)
+                finish_building(v, insts[k], idx[k]);
         /* Hand over the generations that are close to the end: the live worker finishes them. */
         pthread_mutex_lock(&v->mu);
         for (size_t k = 0; k < n; k++) {
@@ -485,7 +505,7 @@ static void *rebuild_main(void *arg)
                 rocksdb_writebatch_destroy(wb);
                 inst_free(in);
                 insts[k] = NULL;
-            } else if (size - in->pos <= v->batch && !in->no_wal && v->handover[idx[k]] == NULL &&
+            } else if (size - in->pos <= v->batch && !in->building && v->handover[idx[k]] == NULL &&
                        v->pending[idx[k]] == NULL) {
                 v->handover[idx[k]] = in;
                 v->rebuild[idx[k]] = NULL;
@@ -588,9 +608,11 @@ int tl_views_rebuild_wait(tl_views *v, uint32_t timeout_ms, tl_error *err)
     deadline(&ts, timeout_ms);
     pthread_mutex_lock(&v->mu);
     int rc = 0;
+    /* One kick, not one per wake-up: the workers report progress after every pass, and a kick
+     * for each report kept the live worker and this thread waking each other all along. */
+    v->kick = true;
+    pthread_cond_signal(&v->wake);
     while (!rebuild_idle(v) && !v->stop) {
-        v->kick = true;
-        pthread_cond_signal(&v->wake);
         if (timeout_ms == 0) {
             pthread_cond_wait(&v->progress, &v->mu);
         } else if (pthread_cond_timedwait(&v->progress, &v->mu, &ts) == ETIMEDOUT) {
@@ -655,6 +677,7 @@ static void on_commit(void *ctx, uint64_t new_size)
 static int load_projection(tl_views *v, unsigned i, tl_error *err)
 {
     const pj_def *def = defs[i];
+    pj_store_remove_ingest(&v->store, def->id);
     pj_meta a, b;
     int rc = pj_meta_get(&v->store, NULL, 'a', def->id, &a, err);
     if (rc == 0)
@@ -670,7 +693,7 @@ static int load_projection(tl_views *v, unsigned i, tl_error *err)
             return rc;
         if ((rc = inst_new(&v->rebuild[i], v, def, b.gen, pos, err)) != 0)
             return rc;
-        v->rebuild[i]->no_wal = true;
+        v->rebuild[i]->building = true;
     } else if (b.present) {
         rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
         pj_meta_delete(wb, 'b', def->id);
@@ -681,6 +704,10 @@ static int load_projection(tl_views *v, unsigned i, tl_error *err)
         if (rc != 0)
             return rc;
     }
+    /* Every generation below the live one was deleted (or abandoned) at some point; files left
+     * behind by a process that stopped before dropping them go now, before any reader. */
+    if (a.present)
+        (void)pj_store_drop_files(&v->store, def->id, 0, a.gen);
     if (a.present && a.version == def->version) {
         uint8_t prefix[PJ_PREFIX_BYTES];
         uint64_t pos;
@@ -727,8 +754,6 @@ int tl_views_open(tl_views **out, tl_ledger *l, const tl_views_options *opt, tl_
     v->target_fen = o.target_fen ? o.target_fen : TL_VIEWS_TARGET_FEN_DEFAULT;
     v->target_year = o.target_year ? o.target_year : TL_VIEWS_TARGET_YEAR_DEFAULT;
     v->listen_handle = -1;
-    v->wopts_nowal = rocksdb_writeoptions_create();
-    rocksdb_writeoptions_disable_WAL(v->wopts_nowal, 1);
     pthread_mutex_init(&v->mu, NULL);
     pthread_cond_init(&v->wake, NULL);
     pthread_cond_init(&v->progress, NULL);
@@ -801,7 +826,6 @@ void tl_views_close(tl_views *v)
         inst_free(v->pending[i]);
     }
     pj_store_close(&v->store);
-    rocksdb_writeoptions_destroy(v->wopts_nowal);
     pthread_cond_destroy(&v->progress);
     pthread_cond_destroy(&v->wake);
     pthread_mutex_destroy(&v->mu);
@@ -859,6 +883,7 @@ int tl_views_sync(tl_views *v, uint64_t seq, uint32_t timeout_ms, tl_error *err)
     deadline(&ts, timeout_ms);
     pthread_mutex_lock(&v->mu);
     int rc = 0;
+    bool kicked = false;
     for (;;) {
         bool ok = true;
         for (unsigned i = 0; i < NDEFS && rc == 0; i++) {
@@ -873,8 +898,11 @@ int tl_views_sync(tl_views *v, uint64_t seq, uint32_t timeout_ms, tl_error *err)
         }
         if (rc != 0 || ok)
             break;
-        v->kick = true;
-        pthread_cond_signal(&v->wake);
+        if (!kicked) { /* once: see tl_views_rebuild_wait */
+            v->kick = true;
+            pthread_cond_signal(&v->wake);
+            kicked = true;
+        }
         if (pthread_cond_timedwait(&v->progress, &v->mu, &ts) == ETIMEDOUT) {
             rc = tl_fail(err, TL_ESTATE, "views.timeout", "",
                          "the views have not reached record %" PRIu64 " after %u ms", seq, timeout_ms);

@@ -146,41 +146,16 @@ static int f_init(pj_inst *in)
     if (s == NULL)
         return TL_ENOMEM;
     in->state = s;
-    int rc = pj_table_init(&s->funds, 'F', sizeof(fund_rec), CACHE_MAX, enc_fund, dec_fund);
-    rc = rc ? rc : pj_table_init(&s->investors, 'V', sizeof(investor_rec), CACHE_MAX, enc_investor, dec_investor);
-    rc = rc ? rc : pj_table_init(&s->loans, 'L', sizeof(loan_rec), CACHE_MAX, enc_loan, dec_loan);
-    rc = rc ? rc : pj_table_init(&s->pools, 'B', sizeof(pool_rec), CACHE_MAX, enc_pool, dec_pool);
-    s->funds.complete = s->investors.complete = s->loans.complete = s->pools.complete = in->fresh;
-    return rc;
+    int rc = pj_inst_table(in, &s->funds, 'F', sizeof(fund_rec), CACHE_MAX, enc_fund, dec_fund);
+    rc = rc ? rc : pj_inst_table(in, &s->investors, 'V', sizeof(investor_rec), CACHE_MAX, enc_investor, dec_investor);
+    rc = rc ? rc : pj_inst_table(in, &s->loans, 'L', sizeof(loan_rec), CACHE_MAX, enc_loan, dec_loan);
+    return rc ? rc : pj_inst_table(in, &s->pools, 'B', sizeof(pool_rec), CACHE_MAX, enc_pool, dec_pool);
 }
 
 static void f_destroy(pj_inst *in)
 {
-    funds_state *s = in->state;
-    pj_table_free(&s->funds);
-    pj_table_free(&s->investors);
-    pj_table_free(&s->loans);
-    pj_table_free(&s->pools);
-    free(s);
+    free(in->state);
     in->state = NULL;
-}
-
-static void f_reset(pj_inst *in)
-{
-    funds_state *s = in->state;
-    pj_table_reset(&s->funds);
-    pj_table_reset(&s->investors);
-    pj_table_reset(&s->loans);
-    pj_table_reset(&s->pools);
-}
-
-static int f_flush(pj_inst *in, tl_error *err)
-{
-    funds_state *s = in->state;
-    int rc = pj_table_flush(in, &s->funds, err);
-    rc = rc ? rc : pj_table_flush(in, &s->investors, err);
-    rc = rc ? rc : pj_table_flush(in, &s->loans, err);
-    return rc ? rc : pj_table_flush(in, &s->pools, err);
 }
 
 static int overflow(tl_error *err) { return tl_fail(err, TL_ETOOBIG, "view.overflow", "", "a fund total would overflow"); }
@@ -336,9 +311,7 @@ const pj_def pj_def_funds = {.name = "funds",
                              .version = FUNDS_VERSION,
                              .init = f_init,
                              .destroy = f_destroy,
-                             .apply = f_apply,
-                             .flush = f_flush,
-                             .reset = f_reset};
+                             .apply = f_apply};
 
 /* ---------- reading ---------- */
 

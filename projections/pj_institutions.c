@@ -4,10 +4,11 @@
  *
  * STORED (sub-keys after the generation prefix, store.c):
  *   'P' || participant id -> kind (1) || region (8) || name (text)
- *   'C' || reg_no (16)    -> class (1) || confidentiality (1) || cancelled (1) || total_fen (8) ||
- *                            tech_fen (8) || seller (str) || buyer (str)
  *   'A' || achievement id -> owner (str)
  *   'I' || participant id -> COUNTERS x 8 bytes (see enum below)
+ *
+ * Each contract's own state (class, confidentiality, cancelled, latest amounts, seller and buyer)
+ * is a pj_ctable: in memory, and on a miss folded again from the contract's stream in the log.
  *
  * Counters come in two halves: contracts whose confidentiality is public, and the others, so a
  * public reader's figures can leave the confidential ones out while other readers see the sum.
@@ -21,7 +22,7 @@
 
 #include "pj_internal.h"
 
-#define INSTITUTIONS_VERSION 1u
+#define INSTITUTIONS_VERSION 2u /* 2: contracts no longer stored ('C') */
 #define CONTRACTS_CACHE_MAX 100000u
 #define SMALL_CACHE_MAX 200000u
 
@@ -50,10 +51,9 @@ typedef struct part_rec {
 } part_rec;
 
 typedef struct contract_rec {
-    uint8_t cls, conf, cancelled;
     int64_t total, tech;
-    char seller[TL_ID_BYTES_MAX + 1];
-    char buyer[TL_ID_BYTES_MAX + 1];
+    uint32_t seller, buyer; /* interned ids (inst_state.ids): a rebuild holds every contract */
+    uint8_t cls, conf, cancelled;
 } contract_rec;
 
 typedef struct owner_rec {
@@ -65,8 +65,44 @@ typedef struct inst_rec {
 } inst_rec;
 
 typedef struct inst_state {
-    pj_table parts, contracts, owners, insts;
+    pj_table parts, owners, insts;
+    pj_ctable contracts;
+    /* Participant ids named by contracts, interned: id -> index (4 bytes) and back. Ids never
+     * change meaning, so this outlives resets; index 0 is "" (no participant). */
+    pj_map ids;
+    const char **names;
+    uint32_t nnames, names_cap;
 } inst_state;
+
+static const char *name_of(const inst_state *s, uint32_t i) { return i < s->nnames ? s->names[i] : ""; }
+
+static int intern(inst_state *s, const uint8_t *p, size_t n, uint32_t *out)
+{
+    if (n > TL_ID_BYTES_MAX)
+        n = TL_ID_BYTES_MAX;
+    if (n == 0) {
+        *out = 0;
+        return 0;
+    }
+    pj_entry *e = pj_map_upsert(&s->ids, p, n, sizeof(uint32_t));
+    if (e == NULL)
+        return TL_ENOMEM;
+    if (!e->present) {
+        if (s->nnames == s->names_cap) {
+            uint32_t ncap = s->names_cap ? s->names_cap * 2 : 256;
+            const char **nn = realloc(s->names, ncap * sizeof *nn);
+            if (nn == NULL)
+                return TL_ENOMEM;
+            s->names = nn;
+            s->names_cap = ncap;
+        }
+        e->present = true;
+        memcpy(e->val, &s->nnames, sizeof s->nnames);
+        s->names[s->nnames++] = (const char *)e->key; /* NUL-terminated by pj_map */
+    }
+    memcpy(out, e->val, sizeof *out);
+    return 0;
+}
 
 static int enc_part(tl_buf *o, const void *p)
 {
@@ -83,32 +119,6 @@ static int dec_part(void *p, const uint8_t *b, size_t n)
     r->kind = pj_r_u8(&rd);
     r->region = pj_r_u64(&rd);
     pj_r_text(&rd, r->name, sizeof r->name);
-    return rd.bad ? TL_ECORRUPT : 0;
-}
-
-static int enc_contract(tl_buf *o, const void *p)
-{
-    const contract_rec *r = p;
-    int rc = pj_w_u8(o, r->cls);
-    rc = rc ? rc : pj_w_u8(o, r->conf);
-    rc = rc ? rc : pj_w_u8(o, r->cancelled);
-    rc = rc ? rc : pj_w_u64(o, (uint64_t)r->total);
-    rc = rc ? rc : pj_w_u64(o, (uint64_t)r->tech);
-    rc = rc ? rc : pj_w_str(o, r->seller, strlen(r->seller));
-    return rc ? rc : pj_w_str(o, r->buyer, strlen(r->buyer));
-}
-
-static int dec_contract(void *p, const uint8_t *b, size_t n)
-{
-    contract_rec *r = p;
-    pj_rd rd = {b, b + n, false};
-    r->cls = pj_r_u8(&rd);
-    r->conf = pj_r_u8(&rd);
-    r->cancelled = pj_r_u8(&rd);
-    r->total = (int64_t)pj_r_u64(&rd);
-    r->tech = (int64_t)pj_r_u64(&rd);
-    pj_r_str(&rd, r->seller, sizeof r->seller);
-    pj_r_str(&rd, r->buyer, sizeof r->buyer);
     return rd.bad ? TL_ECORRUPT : 0;
 }
 
@@ -144,48 +154,37 @@ static int dec_inst(void *p, const uint8_t *b, size_t n)
     return rd.bad ? TL_ECORRUPT : 0;
 }
 
+static int refold_step(pj_inst *in, void *ctx, void *val, bool *found, const pj_event *ev, tl_error *err);
+
 static int i_init(pj_inst *in)
 {
     inst_state *s = calloc(1, sizeof *s);
     if (s == NULL)
         return TL_ENOMEM;
     in->state = s;
-    int rc = pj_table_init(&s->parts, 'P', sizeof(part_rec), SMALL_CACHE_MAX, enc_part, dec_part);
-    rc = rc ? rc : pj_table_init(&s->contracts, 'C', sizeof(contract_rec), CONTRACTS_CACHE_MAX, enc_contract,
-                                 dec_contract);
-    rc = rc ? rc : pj_table_init(&s->owners, 'A', sizeof(owner_rec), SMALL_CACHE_MAX, enc_owner, dec_owner);
-    rc = rc ? rc : pj_table_init(&s->insts, 'I', sizeof(inst_rec), SMALL_CACHE_MAX, enc_inst, dec_inst);
-    s->parts.complete = s->contracts.complete = s->owners.complete = s->insts.complete = in->fresh;
-    return rc;
+    int rc = pj_map_init(&s->ids);
+    if (rc == 0) { /* index 0: no participant */
+        s->names = malloc(256 * sizeof *s->names);
+        rc = s->names != NULL ? 0 : TL_ENOMEM;
+        if (rc == 0) {
+            s->names[0] = "";
+            s->nnames = 1;
+            s->names_cap = 256;
+        }
+    }
+    rc = rc ? rc : pj_inst_table(in, &s->parts, 'P', sizeof(part_rec), SMALL_CACHE_MAX, enc_part, dec_part);
+    rc = rc ? rc : pj_inst_ctable(in, &s->contracts, sizeof(contract_rec), CONTRACTS_CACHE_MAX, s, refold_step);
+    rc = rc ? rc : pj_inst_table(in, &s->owners, 'A', sizeof(owner_rec), SMALL_CACHE_MAX, enc_owner, dec_owner);
+    return rc ? rc : pj_inst_table(in, &s->insts, 'I', sizeof(inst_rec), SMALL_CACHE_MAX, enc_inst, dec_inst);
 }
 
 static void i_destroy(pj_inst *in)
 {
     inst_state *s = in->state;
-    pj_table_free(&s->parts);
-    pj_table_free(&s->contracts);
-    pj_table_free(&s->owners);
-    pj_table_free(&s->insts);
+    pj_map_free(&s->ids);
+    free(s->names);
     free(s);
     in->state = NULL;
-}
-
-static void i_reset(pj_inst *in)
-{
-    inst_state *s = in->state;
-    pj_table_reset(&s->parts);
-    pj_table_reset(&s->contracts);
-    pj_table_reset(&s->owners);
-    pj_table_reset(&s->insts);
-}
-
-static int i_flush(pj_inst *in, tl_error *err)
-{
-    inst_state *s = in->state;
-    int rc = pj_table_flush(in, &s->parts, err);
-    rc = rc ? rc : pj_table_flush(in, &s->contracts, err);
-    rc = rc ? rc : pj_table_flush(in, &s->owners, err);
-    return rc ? rc : pj_table_flush(in, &s->insts, err);
 }
 
 static void copy_id(char *out, const uint8_t *p, size_t n)
@@ -223,8 +222,54 @@ static int count_contract(pj_inst *in, inst_state *s, const contract_rec *c, int
     static const unsigned sold[] = {K_SOLD_N, K_SOLD_TOTAL, K_SOLD_TECH, K_SOLD_LIC};
     static const unsigned bought[] = {K_BOUGHT_N, K_BOUGHT_TOTAL, K_BOUGHT_TECH, K_BOUGHT_LIC};
     int64_t d[4] = {sign, sign * c->total, sign * c->tech, sign * lic};
-    int rc = bump(in, s, c->seller, base, sold, d, 4, err);
-    return rc ? rc : bump(in, s, c->buyer, base, bought, d, 4, err);
+    int rc = bump(in, s, name_of(s, c->seller), base, sold, d, 4, err);
+    return rc ? rc : bump(in, s, name_of(s, c->buyer), base, bought, d, 4, err);
+}
+
+/* The contract a registration makes. */
+static int contract_of(inst_state *s, const pj_event *ev, contract_rec *c, tl_error *err)
+{
+    memset(c, 0, sizeof *c);
+    c->cls = (uint8_t)pj_code(ev, "class", &tl_codes_class, 0);
+    c->conf = (uint8_t)pj_code(ev, "confidentiality", &tl_codes_confidentiality, TL_CONF_PUBLIC);
+    c->total = (int64_t)pj_uint(ev, "total_fen", 0);
+    c->tech = (int64_t)pj_uint(ev, "tech_fen", 0);
+    const uint8_t *p;
+    size_t n;
+    if ((pj_str(ev, "seller", &p, &n) && intern(s, p, n, &c->seller) != 0) ||
+        (pj_str(ev, "buyer", &p, &n) && intern(s, p, n, &c->buyer) != 0))
+        return pj_nomem(err);
+    return 0;
+}
+
+/* An amendment of contract c, not cancelled: its new amounts. */
+static void contract_amend(contract_rec *c, const pj_event *ev)
+{
+    c->total = (int64_t)pj_uint(ev, "total_fen", (uint64_t)c->total);
+    c->tech = (int64_t)pj_uint(ev, "tech_fen", (uint64_t)c->tech);
+}
+
+/* One event of a contract's stream, folded into the contract as i_apply folds it (the counters
+ * aside): how a contract that is not in memory is made again. */
+static int refold_step(pj_inst *in, void *ctx, void *val, bool *found, const pj_event *ev, tl_error *err)
+{
+    (void)in;
+    contract_rec *c = val;
+    switch (ev->type) {
+    case TL_EV_CONTRACT_REGISTERED:
+        *found = true;
+        return contract_of(ctx, ev, c, err);
+    case TL_EV_CONTRACT_AMENDED:
+        if (*found && !c->cancelled)
+            contract_amend(c, ev);
+        return 0;
+    case TL_EV_CONTRACT_CANCELLED:
+        if (*found)
+            c->cancelled = 1;
+        return 0;
+    default:
+        return 0;
+    }
 }
 
 static int i_apply(pj_inst *in, const pj_event *ev, tl_error *err)
@@ -233,6 +278,8 @@ static int i_apply(pj_inst *in, const pj_event *ev, tl_error *err)
     const uint8_t *id;
     size_t idn;
     pj_entry *e;
+    uint64_t key;
+    void *cv;
     int rc;
     switch (ev->type) {
     case TL_EV_PARTICIPANT_REGISTERED: {
@@ -268,40 +315,32 @@ static int i_apply(pj_inst *in, const pj_event *ev, tl_error *err)
         return 0;
     }
     case TL_EV_CONTRACT_REGISTERED: {
-        if (!pj_str(ev, "reg_no", &id, &idn))
+        if (!pj_str(ev, "reg_no", &id, &idn) || !pj_reg_no_key(id, idn, &key))
             return 0;
-        /* A registration creates the contract: the sequencer refuses a second one. */
-        if ((rc = pj_table_create(in, &s->contracts, id, idn, &e, err)) != 0)
+        contract_rec c;
+        if ((rc = contract_of(s, ev, &c, err)) != 0)
             return rc;
-        contract_rec *c = (contract_rec *)e->val;
-        c->cls = (uint8_t)pj_code(ev, "class", &tl_codes_class, 0);
-        c->conf = (uint8_t)pj_code(ev, "confidentiality", &tl_codes_confidentiality, TL_CONF_PUBLIC);
-        c->total = (int64_t)pj_uint(ev, "total_fen", 0);
-        c->tech = (int64_t)pj_uint(ev, "tech_fen", 0);
-        const uint8_t *p;
-        size_t n;
-        if (pj_str(ev, "seller", &p, &n))
-            copy_id(c->seller, p, n);
-        if (pj_str(ev, "buyer", &p, &n))
-            copy_id(c->buyer, p, n);
-        pj_table_touch(&s->contracts, e);
-        return count_contract(in, s, c, 1, err);
+        /* A registration creates the contract: the sequencer refuses a second one. */
+        if ((rc = pj_ctable_create(&s->contracts, key, &cv, err)) != 0)
+            return rc;
+        memcpy(cv, &c, sizeof c);
+        return count_contract(in, s, &c, 1, err);
     }
     case TL_EV_CONTRACT_AMENDED:
     case TL_EV_CONTRACT_CANCELLED:
     case TL_EV_PAYMENT_RECEIVED: {
-        if (!pj_stream_id(ev, &id, &idn))
+        if (!pj_stream_id(ev, &id, &idn) || !pj_reg_no_key(id, idn, &key))
             return 0;
-        if ((rc = pj_table_get(in, &s->contracts, id, idn, &e, err)) != 0)
+        if ((rc = pj_ctable_get(in, &s->contracts, key, &cv, err)) != 0)
             return rc;
-        if (e == NULL)
+        if (cv == NULL)
             return 0;
-        contract_rec *c = (contract_rec *)e->val;
+        contract_rec *c = cv;
         unsigned base = c->conf == TL_CONF_PUBLIC ? 0 : K_PER_VIS;
         if (ev->type == TL_EV_PAYMENT_RECEIVED) {
             static const unsigned pay[] = {K_PAYMENTS, K_PAYMENTS_FEN};
             int64_t d[2] = {1, (int64_t)pj_uint(ev, "amount_fen", 0)};
-            return bump(in, s, c->seller, base, pay, d, 2, err);
+            return bump(in, s, name_of(s, c->seller), base, pay, d, 2, err);
         }
         if (c->cancelled)
             return 0;
@@ -311,15 +350,13 @@ static int i_apply(pj_inst *in, const pj_event *ev, tl_error *err)
             c->cancelled = 1;
             static const unsigned can[] = {K_CANCELLED};
             int64_t one = 1;
-            rc = bump(in, s, c->seller, base, can, &one, 1, err);
-            if (rc == 0 && strcmp(c->seller, c->buyer) != 0)
-                rc = bump(in, s, c->buyer, base, can, &one, 1, err);
+            rc = bump(in, s, name_of(s, c->seller), base, can, &one, 1, err);
+            if (rc == 0 && c->seller != c->buyer)
+                rc = bump(in, s, name_of(s, c->buyer), base, can, &one, 1, err);
         } else {
-            c->total = (int64_t)pj_uint(ev, "total_fen", (uint64_t)c->total);
-            c->tech = (int64_t)pj_uint(ev, "tech_fen", (uint64_t)c->tech);
+            contract_amend(c, ev);
             rc = count_contract(in, s, c, 1, err);
         }
-        pj_table_touch(&s->contracts, e);
         return rc;
     }
     case TL_EV_EQUITY_RECORDED: {
@@ -350,9 +387,7 @@ const pj_def pj_def_institutions = {.name = "institutions",
                                     .version = INSTITUTIONS_VERSION,
                                     .init = i_init,
                                     .destroy = i_destroy,
-                                    .apply = i_apply,
-                                    .flush = i_flush,
-                                    .reset = i_reset};
+                                    .apply = i_apply};
 
 /* ---------- reading ---------- */
 

@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "tl_domain.h"
 #include "tl_schema.h"
@@ -49,13 +50,37 @@ typedef struct pj_event {
 } pj_event;
 
 int pj_decode(pj_event *ev, const uint8_t *rec, size_t len, tl_error *err);
-/* The value of data field name, or NULL when absent. */
-const pj_val *pj_field(const pj_event *ev, const char *name);
+/* The value of data field name, or NULL when absent. Inline, so that the length of a constant
+ * name is folded and the lookups (a few per event and fold) stay cheap. */
+static inline const pj_val *pj_field(const pj_event *ev, const char *name)
+{
+    size_t n = strlen(name);
+    for (uint32_t i = 0; i < ev->nfields; i++)
+        if (ev->f[i].klen == n && memcmp(ev->f[i].key, name, n) == 0)
+            return &ev->f[i].v;
+    return NULL;
+}
 /* A str field as pointer and length; false when absent or not a str. */
-bool pj_str(const pj_event *ev, const char *name, const uint8_t **p, size_t *len);
+static inline bool pj_str(const pj_event *ev, const char *name, const uint8_t **p, size_t *len)
+{
+    const pj_val *v = pj_field(ev, name);
+    if (v == NULL || v->type != TL_MP_STR)
+        return false;
+    *p = v->p;
+    *len = v->len;
+    return true;
+}
 /* A uint field; def when absent. */
-uint64_t pj_uint(const pj_event *ev, const char *name, uint64_t def);
-bool pj_bool(const pj_event *ev, const char *name, bool def);
+static inline uint64_t pj_uint(const pj_event *ev, const char *name, uint64_t def)
+{
+    const pj_val *v = pj_field(ev, name);
+    return v != NULL && v->type == TL_MP_UINT ? v->u : def;
+}
+static inline bool pj_bool(const pj_event *ev, const char *name, bool def)
+{
+    const pj_val *v = pj_field(ev, name);
+    return v != NULL && v->type == TL_MP_BOOL ? v->b : def;
+}
 /* A code field parsed against list; def when absent or unknown. */
 int pj_code(const pj_event *ev, const char *name, const tl_codelist *list, int def);
 /* A date field as a day number; false when absent or invalid. */
@@ -147,7 +172,9 @@ typedef struct pj_store {
     char *dir;
     char *secondary_dir; /* follow mode */
     bool follow;
-    pthread_rwlock_t follow_lock; /* follow mode: readers shared, catch-up exclusive */
+    /* Readers hold it shared for a whole query; exclusive for a follow-mode catch-up and for
+     * dropping an old generation's files (both would pull data from under a reader). */
+    pthread_rwlock_t read_lock;
     _Atomic uint64_t last_catchup_ms;
 } pj_store;
 
@@ -159,6 +186,11 @@ void pj_store_close(pj_store *s);
 /* Follow mode: catch up with the process writing the views (rate-limited). */
 int pj_store_catch_up(pj_store *s, tl_error *err);
 int pj_store_fail(tl_error *err, char **dberr, const char *what);
+/* Deletes the table files holding only keys of generations gen_lo .. gen_hi - 1 of proj, whose
+ * range was deleted already (a range deletion alone leaves them on disk until a compaction
+ * reaches their level, and then reads them key by key). Returns false when a reader is
+ * active: try again later. */
+bool pj_store_drop_files(pj_store *s, uint8_t proj, uint32_t gen_lo, uint32_t gen_hi);
 
 /* Meta records (key 0x00 || tag || projection id). */
 typedef struct pj_meta {
@@ -177,26 +209,37 @@ void pj_prefix(uint8_t out[PJ_PREFIX_BYTES], uint8_t proj, uint32_t gen);
 /* ---------- projection instances ---------- */
 
 typedef struct pj_inst pj_inst;
+typedef struct pj_table pj_table;
+typedef struct pj_ctable pj_ctable;
 
+/*
+ * A fold. Its tables are registered with the instance (pj_inst_table, pj_inst_ctable, from
+ * init) and the engine flushes, resets and frees them; the hooks below cover only state kept
+ * elsewhere.
+ */
 typedef struct pj_def {
     const char *name;
     uint8_t id;       /* key prefix byte, >= 1, never reused */
     uint32_t version; /* bump when the fold or its stored format changes: forces a rebuild */
     int (*init)(pj_inst *in);
+    /* Frees in->state (the registered tables are already freed). */
     void (*destroy)(pj_inst *in);
     int (*apply)(pj_inst *in, const pj_event *ev, tl_error *err);
-    /* Puts every dirty cached value into in->wb. */
+    /* Optional: stages every dirty value held outside the registered tables. */
     int (*flush)(pj_inst *in, tl_error *err);
-    /* After a failed write: forget caches, so they reload from the store. */
+    /* Optional: after a failed write, forgets state held outside the registered tables. */
     void (*reset)(pj_inst *in);
 } pj_def;
+
+#define PJ_TABLES_MAX 8u
 
 struct pj_inst {
     const pj_def *def;
     pj_store *store;
+    tl_ledger *ledger;
     uint32_t gen;
     uint8_t prefix[PJ_PREFIX_BYTES];
-    uint64_t pos;  /* durable: the next seq to apply */
+    uint64_t pos;  /* the next seq to apply: stored, unless building (then `stored` is) */
     uint64_t next; /* within a batch: the next seq this instance expects */
     bool fresh;    /* started at 0 in this process: the caches hold everything written */
     bool failed;
@@ -211,7 +254,16 @@ struct pj_inst {
     rocksdb_iterator_t *it; /* lazily made for cache misses; dropped at each flush */
     rocksdb_readoptions_t *it_ro;
     void *state;
-    bool no_wal; /* a rebuild not yet handed over: its batches skip the write-ahead log */
+    struct {
+        pj_table *t; /* one of the two */
+        pj_ctable *c;
+    } tables[PJ_TABLES_MAX]; /* the fold's tables, in flush order */
+    size_t ntables;
+    /* A rebuild not yet handed over folds in memory only: nothing is written until it nears
+     * the log's end, when its whole state goes into the store as one ingested file (store.c).
+     * pos is then how far it has folded; stored is the position its stored state has. */
+    bool building;
+    uint64_t stored;
     /* statistics (guarded by the engine's mutex when read from outside) */
     uint64_t applied;
     uint64_t batches;
@@ -223,6 +275,11 @@ int pj_inst_get(pj_inst *in, const uint8_t *sub, size_t sublen, tl_buf *out, tl_
 void pj_inst_put(pj_inst *in, const uint8_t *sub, size_t sublen, const uint8_t *val, size_t vlen);
 /* Moves the staged puts into in->wb in key order (later puts of a key win). */
 int pj_inst_stage_commit(pj_inst *in, tl_error *err);
+/* Writes the staged puts and position pos into one table file and ingests it into the store
+ * (one atomic step, like a WriteBatch, without the memtable, its flush and compactions). */
+int pj_inst_ingest(pj_inst *in, uint64_t pos, tl_error *err);
+/* Removes what a process killed during pj_inst_ingest may have left of its file. */
+void pj_store_remove_ingest(pj_store *s, uint8_t proj);
 void pj_inst_stage_clear(pj_inst *in);
 /* The last stored key under prefix || sub_lo .. sub_hi inclusive (SeekForPrev sub_hi):
  * returns 0 and fills key/value, or TL_ENOTFOUND. Uses in->it. */
@@ -234,7 +291,7 @@ void pj_inst_drop_iter(pj_inst *in);
  * A cached table of one fold: tag byte || key -> value, with a host-form value of fixed size
  * in the cache (vsize bytes) and an explicit byte encoding in the store.
  */
-typedef struct pj_table {
+struct pj_table {
     pj_map map;
     uint8_t tag;
     size_t vsize;
@@ -242,11 +299,51 @@ typedef struct pj_table {
     bool complete;      /* every stored value is in the cache (fresh instance, never dropped) */
     int (*enc)(tl_buf *out, const void *val);
     int (*dec)(void *val, const uint8_t *p, size_t len); /* 0 or TL_ECORRUPT */
-} pj_table;
+};
 
-int pj_table_init(pj_table *t, uint8_t tag, size_t vsize, size_t max_entries,
+/* Sets up t (inside in->state) and registers it with in: from then on the engine flushes,
+ * resets and frees it. Returns 0 or TL_ENOMEM (then t is registered and freed like the rest). */
+int pj_inst_table(pj_inst *in, pj_table *t, uint8_t tag, size_t vsize, size_t max_entries,
                   int (*enc)(tl_buf *, const void *), int (*dec)(void *, const uint8_t *, size_t));
-void pj_table_free(pj_table *t);
+/*
+ * Per-contract fold state: 'tag' || reg_no (16 digits) -> a host-form value of vsize bytes,
+ * held in memory only, as one flat slot per contract (the reg_no packed into 64 bits, the
+ * value inline). It is NOT written to the store: the log's stream index is its backing store.
+ * On a miss, the contract's own stream "contract/<reg_no>" up to the record being applied is
+ * folded again with step (pj_inst_stream), so the value is exactly what the fold of records
+ * 0..next-1 left. A rebuild holds
+ * every contract in memory (writing them as entries cost more than all the rest of a rebuild);
+ * a live generation drops them when there are more than max_entries.
+ */
+#define PJ_CTABLE_VALUE_MAX 56u
+struct pj_ctable {
+    uint64_t *slots; /* cap slots of 1 + vwords words: key, then the value; key 0 = empty */
+    size_t cap, count, vwords;
+    size_t max_entries;
+    bool complete;
+    void *ctx;
+    /* Folds one event of the contract's stream into val (zeroed at first); *found says the
+     * contract exists (its registration was seen). Registrations of other reg_nos are skipped. */
+    int (*step)(pj_inst *in, void *ctx, void *val, bool *found, const pj_event *ev, tl_error *err);
+};
+/* The packed key of a reg_no; false when it is not 16 digits (no contract can have it). */
+bool pj_reg_no_key(const uint8_t *p, size_t n, uint64_t *key);
+int pj_inst_ctable(pj_inst *in, pj_ctable *t, size_t vsize, size_t max_entries, void *ctx,
+                   int (*step)(pj_inst *, void *, void *, bool *, const pj_event *, tl_error *));
+/* The value of contract key (loaded on a miss), NULL when there is none. The pointer is valid
+ * until the next get or create on t; changes to it need no further call. */
+int pj_ctable_get(pj_inst *in, pj_ctable *t, uint64_t key, void **val, tl_error *err);
+/* A new contract (a registration: the sequencer refuses a second one): a zeroed value. */
+int pj_ctable_create(pj_ctable *t, uint64_t key, void **val, tl_error *err);
+/* Visits the records of stream with seq < in->next, decoded, in order: fn's nonzero return
+ * stops the walk and is returned. */
+int pj_inst_stream(pj_inst *in, const char *stream, size_t len,
+                   int (*fn)(void *ctx, const pj_event *ev, tl_error *err), void *ctx, tl_error *err);
+
+/* Every registered table, then def->flush / def->reset / freeing every registered table. */
+int pj_inst_flush(pj_inst *in, tl_error *err);
+void pj_inst_tables_reset(pj_inst *in);
+void pj_inst_tables_free(pj_inst *in);
 /* The entry of key (loading it from the store on a miss). *out is NULL when the key has no
  * value. The entry's value may be changed in place; then call pj_table_touch. */
 int pj_table_get(pj_inst *in, pj_table *t, const void *key, size_t klen, pj_entry **out, tl_error *err);
@@ -257,8 +354,6 @@ int pj_table_upsert(pj_inst *in, pj_table *t, const void *key, size_t klen, pj_e
  * without looking in the store. */
 int pj_table_create(pj_inst *in, pj_table *t, const void *key, size_t klen, pj_entry **out, tl_error *err);
 void pj_table_touch(pj_table *t, pj_entry *e);
-int pj_table_flush(pj_inst *in, pj_table *t, tl_error *err);
-void pj_table_reset(pj_table *t);
 
 /* ---------- reading views ---------- */
 

@@ -4,9 +4,10 @@
  *
  * STORED (sub-keys after the generation prefix, store.c):
  *   'P' || participant id  -> kind (1)                       (for the seller_kind dimension)
- *   'C' || reg_no (16)     -> dims (8) || total_fen (8) || tech_fen (8) || cancelled (1) ||
- *                             confidentiality (1)            the contract's latest amounts
  *   'T' || cell (8) || day (4) -> contracts (8) || total_fen (8) || tech_fen (8)
+ *   'L' || cell (8)            -> the same totals, as of now: the cell's latest 'T' value
+ * Each contract's own state (its full dimensions, latest amounts, cancelled) is a pj_ctable:
+ * in memory, and on a miss folded again from the contract's stream in the log.
  *
  * A CELL is one group of one grouping, packed into 64 bits, most significant first:
  *   grouping (3) | year - 1949 (8) | seller province (7) | buyer province (7) | class (3) |
@@ -20,7 +21,9 @@
  * on which the cell changed. The ledger's clock never runs backwards, so an event always lands
  * on the newest day and the running total is the previous one plus the event's delta. "As of
  * day D" is then, per cell, the entry at the greatest day <= D (one SeekForPrev): a prefix
- * sum kept by the fold, not a replay of the log.
+ * sum kept by the fold, not a replay of the log. 'L' repeats each cell's latest total, so that a
+ * query without as_of (the usual one) is one forward walk over its grouping's cells: work in
+ * proportion to the cells it sums, whatever the number of days the log spans.
  *
  * DELTAS. Registration adds (1, total, tech) to the cells of its dimensions; an amendment of a
  * contract that is not cancelled adds (0, new - old, new - old); a cancellation subtracts what
@@ -32,7 +35,7 @@
 
 #include "pj_internal.h"
 
-#define TURNOVER_VERSION 1u
+#define TURNOVER_VERSION 2u /* 2: contracts no longer stored ('C'); latest totals ('L') */
 #define GROUPINGS 7u
 #define CELLS_CACHE_MAX 1000000u      /* cells kept in memory between batches */
 #define CONTRACTS_CACHE_MAX 200000u
@@ -169,7 +172,7 @@ static int cells_grow(cells *c)
 
 typedef struct turnover_state {
     pj_table participants; /* 'P' */
-    pj_table contracts;    /* 'C' */
+    pj_ctable contracts;
     cells cells;           /* 'T' */
     tl_buf k, val;
 } turnover_state;
@@ -177,34 +180,12 @@ typedef struct turnover_state {
 typedef struct contract_rec {
     uint64_t dims; /* the grouping-6 cell of the contract (its full dimensions) */
     int64_t total, tech;
-    uint8_t cancelled, conf;
+    uint8_t cancelled;
 } contract_rec;
 
 typedef struct participant_rec {
     uint8_t kind;
 } participant_rec;
-
-static int enc_contract(tl_buf *o, const void *p)
-{
-    const contract_rec *c = p;
-    int rc = pj_w_u64(o, c->dims);
-    rc = rc ? rc : pj_w_u64(o, (uint64_t)c->total);
-    rc = rc ? rc : pj_w_u64(o, (uint64_t)c->tech);
-    rc = rc ? rc : pj_w_u8(o, c->cancelled);
-    return rc ? rc : pj_w_u8(o, c->conf);
-}
-
-static int dec_contract(void *p, const uint8_t *b, size_t n)
-{
-    contract_rec *c = p;
-    pj_rd r = {b, b + n, false};
-    c->dims = pj_r_u64(&r);
-    c->total = (int64_t)pj_r_u64(&r);
-    c->tech = (int64_t)pj_r_u64(&r);
-    c->cancelled = pj_r_u8(&r);
-    c->conf = pj_r_u8(&r);
-    return r.bad ? TL_ECORRUPT : 0;
-}
 
 static int enc_participant(tl_buf *o, const void *p) { return pj_w_u8(o, ((const participant_rec *)p)->kind); }
 
@@ -216,31 +197,27 @@ static int dec_participant(void *p, const uint8_t *b, size_t n)
     return 0;
 }
 
+static int refold_step(pj_inst *in, void *ctx, void *val, bool *found, const pj_event *ev, tl_error *err);
+
 static int t_init(pj_inst *in)
 {
     turnover_state *s = calloc(1, sizeof *s);
     if (s == NULL)
         return TL_ENOMEM;
-    int rc = pj_table_init(&s->participants, 'P', sizeof(participant_rec), PARTICIPANTS_CACHE_MAX, enc_participant,
-                           dec_participant);
-    if (rc == 0)
-        rc = pj_table_init(&s->contracts, 'C', sizeof(contract_rec), CONTRACTS_CACHE_MAX, enc_contract, dec_contract);
-    if (rc == 0)
-        rc = cells_init(&s->cells);
     in->state = s;
-    if (rc != 0)
-        return rc;
-    s->participants.complete = s->contracts.complete = s->cells.complete = in->fresh;
     tl_buf_init(&s->k);
     tl_buf_init(&s->val);
-    return 0;
+    int rc = pj_inst_table(in, &s->participants, 'P', sizeof(participant_rec), PARTICIPANTS_CACHE_MAX,
+                           enc_participant, dec_participant);
+    rc = rc ? rc : pj_inst_ctable(in, &s->contracts, sizeof(contract_rec), CONTRACTS_CACHE_MAX, s, refold_step);
+    rc = rc ? rc : cells_init(&s->cells);
+    s->cells.complete = in->fresh;
+    return rc;
 }
 
 static void t_destroy(pj_inst *in)
 {
     turnover_state *s = in->state;
-    pj_table_free(&s->participants);
-    pj_table_free(&s->contracts);
     cells_free(&s->cells);
     tl_buf_free(&s->k);
     tl_buf_free(&s->val);
@@ -251,8 +228,6 @@ static void t_destroy(pj_inst *in)
 static void t_reset(pj_inst *in)
 {
     turnover_state *s = in->state;
-    pj_table_reset(&s->participants);
-    pj_table_reset(&s->contracts);
     cells_clear(&s->cells);
 }
 
@@ -353,15 +328,94 @@ static unsigned province_of(const pj_event *ev, const char *name)
     return (unsigned)(p[0] - '0') * 10u + (unsigned)(p[1] - '0');
 }
 
+/* The contract a registration makes (*made false when it makes none: fields missing). */
+static int contract_of(pj_inst *in, turnover_state *s, const pj_event *ev, contract_rec *c, bool *made,
+                       tl_error *err)
+{
+    *made = false;
+    int32_t reg_day;
+    if (!pj_date(ev, "registered_on", &reg_day))
+        return 0;
+    const uint8_t *seller;
+    size_t sn;
+    unsigned kind = KIND_UNKNOWN;
+    if (pj_str(ev, "seller", &seller, &sn)) {
+        /* A participant's kind never changes, and the sequencer wants the seller registered
+         * first: looked up now or when the contract was registered, it is the same. */
+        pj_entry *e;
+        int rc = pj_table_get(in, &s->participants, seller, sn, &e, err);
+        if (rc != 0)
+            return rc;
+        if (e != NULL)
+            kind = ((participant_rec *)e->val)->kind;
+    }
+    dims d = {.year_off = (unsigned)(tl_date_year(reg_day) - TL_DATE_YEAR_MIN),
+              .sprov = province_of(ev, "seller_region"),
+              .bprov = province_of(ev, "buyer_region"),
+              .cls = (unsigned)pj_code(ev, "class", &tl_codes_class, 0),
+              .field = (unsigned)pj_code(ev, "field", &tl_codes_field, 0),
+              .kind = kind};
+    memset(c, 0, sizeof *c);
+    c->dims = pack(6, &d);
+    c->total = (int64_t)pj_uint(ev, "total_fen", 0);
+    c->tech = (int64_t)pj_uint(ev, "tech_fen", 0);
+    *made = true;
+    return 0;
+}
+
+/* An amendment or cancellation of contract c, not cancelled: its new state, and what the change
+ * adds to the cells. */
+static void contract_change(contract_rec *c, const pj_event *ev, int64_t delta[3])
+{
+    if (ev->type == TL_EV_CONTRACT_CANCELLED) {
+        delta[0] = -1;
+        delta[1] = -c->total;
+        delta[2] = -c->tech;
+        c->cancelled = 1;
+        return;
+    }
+    int64_t total = (int64_t)pj_uint(ev, "total_fen", (uint64_t)c->total);
+    int64_t tech = (int64_t)pj_uint(ev, "tech_fen", (uint64_t)c->tech);
+    delta[0] = 0;
+    delta[1] = total - c->total;
+    delta[2] = tech - c->tech;
+    c->total = total;
+    c->tech = tech;
+}
+
+/* One event of a contract's stream, folded into the contract as t_apply folds it (the cells
+ * aside): how a contract that is not in memory is made again. */
+static int refold_step(pj_inst *in, void *ctx, void *val, bool *found, const pj_event *ev, tl_error *err)
+{
+    contract_rec *c = val;
+    if (ev->type == TL_EV_CONTRACT_REGISTERED) {
+        contract_rec n;
+        bool made;
+        int rc = contract_of(in, ctx, ev, &n, &made, err);
+        if (rc == 0 && made) {
+            *c = n;
+            *found = true;
+        }
+        return rc;
+    }
+    if ((ev->type == TL_EV_CONTRACT_AMENDED || ev->type == TL_EV_CONTRACT_CANCELLED) && *found && !c->cancelled) {
+        int64_t delta[3];
+        contract_change(c, ev, delta);
+    }
+    return 0;
+}
+
 static int t_apply(pj_inst *in, const pj_event *ev, tl_error *err)
 {
     turnover_state *s = in->state;
     const uint8_t *id;
     size_t idn;
-    pj_entry *e;
+    uint64_t key;
+    void *cv;
     int rc;
     switch (ev->type) {
     case TL_EV_PARTICIPANT_REGISTERED: {
+        pj_entry *e;
         if (!pj_str(ev, "id", &id, &idn))
             return 0;
         if ((rc = pj_table_create(in, &s->participants, id, idn, &e, err)) != 0)
@@ -371,63 +425,30 @@ static int t_apply(pj_inst *in, const pj_event *ev, tl_error *err)
         return 0;
     }
     case TL_EV_CONTRACT_REGISTERED: {
-        int32_t reg_day;
-        if (!pj_str(ev, "reg_no", &id, &idn) || !pj_date(ev, "registered_on", &reg_day))
+        contract_rec c;
+        bool made;
+        if (!pj_str(ev, "reg_no", &id, &idn) || !pj_reg_no_key(id, idn, &key))
             return 0;
-        const uint8_t *seller;
-        size_t sn;
-        unsigned kind = KIND_UNKNOWN;
-        if (pj_str(ev, "seller", &seller, &sn)) {
-            if ((rc = pj_table_get(in, &s->participants, seller, sn, &e, err)) != 0)
-                return rc;
-            if (e != NULL)
-                kind = ((participant_rec *)e->val)->kind;
-        }
-        dims d = {.year_off = (unsigned)(tl_date_year(reg_day) - TL_DATE_YEAR_MIN),
-                  .sprov = province_of(ev, "seller_region"),
-                  .bprov = province_of(ev, "buyer_region"),
-                  .cls = (unsigned)pj_code(ev, "class", &tl_codes_class, 0),
-                  .field = (unsigned)pj_code(ev, "field", &tl_codes_field, 0),
-                  .kind = kind};
-        /* A registration creates the contract: the sequencer refuses a second one. */
-        if ((rc = pj_table_create(in, &s->contracts, id, idn, &e, err)) != 0)
+        if ((rc = contract_of(in, s, ev, &c, &made, err)) != 0 || !made)
             return rc;
-        contract_rec *c = (contract_rec *)e->val;
-        c->dims = pack(6, &d);
-        c->total = (int64_t)pj_uint(ev, "total_fen", 0);
-        c->tech = (int64_t)pj_uint(ev, "tech_fen", 0);
-        c->conf = (uint8_t)pj_code(ev, "confidentiality", &tl_codes_confidentiality, TL_CONF_PUBLIC);
-        pj_table_touch(&s->contracts, e);
-        int64_t delta[3] = {1, c->total, c->tech};
-        return add_all(in, s, c->dims, ev->recorded_day, delta, err);
+        /* A registration creates the contract: the sequencer refuses a second one. */
+        if ((rc = pj_ctable_create(&s->contracts, key, &cv, err)) != 0)
+            return rc;
+        memcpy(cv, &c, sizeof c);
+        int64_t delta[3] = {1, c.total, c.tech};
+        return add_all(in, s, c.dims, ev->recorded_day, delta, err);
     }
     case TL_EV_CONTRACT_AMENDED:
     case TL_EV_CONTRACT_CANCELLED: {
-        if (!pj_stream_id(ev, &id, &idn))
+        if (!pj_stream_id(ev, &id, &idn) || !pj_reg_no_key(id, idn, &key))
             return 0;
-        if ((rc = pj_table_get(in, &s->contracts, id, idn, &e, err)) != 0)
+        if ((rc = pj_ctable_get(in, &s->contracts, key, &cv, err)) != 0)
             return rc;
-        if (e == NULL)
-            return 0;
-        contract_rec *c = (contract_rec *)e->val;
-        if (c->cancelled)
+        contract_rec *c = cv;
+        if (c == NULL || c->cancelled)
             return 0;
         int64_t delta[3];
-        if (ev->type == TL_EV_CONTRACT_CANCELLED) {
-            delta[0] = -1;
-            delta[1] = -c->total;
-            delta[2] = -c->tech;
-            c->cancelled = 1;
-        } else {
-            int64_t total = (int64_t)pj_uint(ev, "total_fen", (uint64_t)c->total);
-            int64_t tech = (int64_t)pj_uint(ev, "tech_fen", (uint64_t)c->tech);
-            delta[0] = 0;
-            delta[1] = total - c->total;
-            delta[2] = tech - c->tech;
-            c->total = total;
-            c->tech = tech;
-        }
-        pj_table_touch(&s->contracts, e);
+        contract_change(c, ev, delta);
         return add_all(in, s, c->dims, ev->recorded_day, delta, err);
     }
     default:
@@ -437,18 +458,19 @@ static int t_apply(pj_inst *in, const pj_event *ev, tl_error *err)
 
 static int t_flush(pj_inst *in, tl_error *err)
 {
+    (void)err;
     turnover_state *s = in->state;
-    int rc = pj_table_flush(in, &s->participants, err);
-    if (rc == 0)
-        rc = pj_table_flush(in, &s->contracts, err);
-    if (rc != 0)
-        return rc;
     cells *cs = &s->cells;
     for (size_t i = 0; i < cs->ndirty; i++) {
         bool found;
         cell *c = cells_find(cs, cs->dirty[i], &found);
         if (found && c->dirty) {
             put_cell(in, c);
+            uint8_t sub[9], val[24];
+            sub[0] = 'L';
+            pj_be64_put(sub + 1, c->key);
+            cell_value(val, c);
+            pj_inst_put(in, sub, sizeof sub, val, sizeof val);
             c->dirty = false;
         }
     }
@@ -516,28 +538,51 @@ static int agg_push(agg **a, size_t *n, size_t *cap, uint64_t key, const int64_t
     return 0;
 }
 
-/*
- * Sums the cells of grouping g (years year_lo..year_hi) as of day, grouped by `by`, into a
- * sorted array of aggregates. Work: two seeks per stored cell of that grouping and years, or
- * for the finest grouping one step per stored entry.
- */
-static int scan_cells(pj_read *rd, const uint8_t prefix[PJ_PREFIX_BYTES], unsigned g, int year, uint32_t day,
-                      unsigned by, agg **out, size_t *nout, tl_error *err)
+/* The latest totals ('L') of the cells of grouping g in [lo, hi), each as an aggregate grouped
+ * by `by`: one forward step per cell. */
+static int scan_latest(pj_read *rd, const uint8_t prefix[PJ_PREFIX_BYTES], uint64_t lo, uint64_t hi, unsigned by,
+                       agg **a, size_t *n, size_t *cap, tl_error *err)
 {
-    *out = NULL;
-    *nout = 0;
-    uint64_t lo = (uint64_t)g << SH_G, hi = (uint64_t)(g + 1) << SH_G;
-    if (year != 0) {
-        lo |= (uint64_t)(year - TL_DATE_YEAR_MIN) << SH_YEAR;
-        hi = lo + (1ull << SH_YEAR);
+    uint8_t bound[PJ_KEY_BYTES_MAX];
+    rocksdb_readoptions_t *ro;
+    uint8_t tag = 'L';
+    rocksdb_iterator_t *it = pj_read_iter(rd, prefix, &tag, 1, bound, &ro);
+    uint8_t key[PJ_PREFIX_BYTES + 9];
+    memcpy(key, prefix, PJ_PREFIX_BYTES);
+    key[PJ_PREFIX_BYTES] = 'L';
+    pj_be64_put(key + PJ_PREFIX_BYTES + 1, lo);
+    rocksdb_iter_seek(it, (const char *)key, sizeof key);
+    int rc = 0;
+    for (; rc == 0 && rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t kn, vn;
+        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kn);
+        const uint8_t *val = (const uint8_t *)rocksdb_iter_value(it, &vn);
+        if (kn != sizeof key)
+            continue;
+        uint64_t c = pj_be64_get(k + PJ_PREFIX_BYTES + 1);
+        if (c >= hi)
+            break;
+        if (vn != 24)
+            continue;
+        int64_t v3[3];
+        for (int i = 0; i < 3; i++)
+            v3[i] = (int64_t)pj_be64_get(val + 8 * i);
+        rc = agg_push(a, n, cap, project_key(c, by), v3, err);
     }
+    int rc2 = pj_iter_done(it, ro, err);
+    return rc != 0 ? rc : rc2;
+}
+
+/* The totals as of day of the cells of grouping g in [lo, hi) ('T'), each as an aggregate
+ * grouped by `by`. */
+static int scan_vintages(pj_read *rd, const uint8_t prefix[PJ_PREFIX_BYTES], unsigned g, uint64_t lo, uint64_t hi,
+                         uint32_t day, unsigned by, agg **a, size_t *n, size_t *cap, tl_error *err)
+{
+    int rc = 0;
     uint8_t bound[PJ_KEY_BYTES_MAX];
     rocksdb_readoptions_t *ro;
     uint8_t tag = 'T';
     rocksdb_iterator_t *it = pj_read_iter(rd, prefix, &tag, 1, bound, &ro);
-    agg *a = NULL;
-    size_t n = 0, cap = 0;
-    int rc = 0;
     uint8_t key[PJ_PREFIX_BYTES + 13];
     memcpy(key, prefix, PJ_PREFIX_BYTES);
     cell_subkey(key + PJ_PREFIX_BYTES, lo, 0);
@@ -561,7 +606,7 @@ static int scan_cells(pj_read *rd, const uint8_t prefix[PJ_PREFIX_BYTES], unsign
             size_t vn;
             const uint8_t *val = (const uint8_t *)rocksdb_iter_value(it, &vn);
             if (have && c != cur) {
-                if ((rc = agg_push(&a, &n, &cap, project_key(cur, by), last, err)) != 0)
+                if ((rc = agg_push(a, n, cap, project_key(cur, by), last, err)) != 0)
                     break;
                 have = false;
             }
@@ -585,7 +630,7 @@ static int scan_cells(pj_read *rd, const uint8_t prefix[PJ_PREFIX_BYTES], unsign
                 int64_t v3[3];
                 for (int i = 0; i < 3; i++)
                     v3[i] = (int64_t)pj_be64_get(val + 8 * i);
-                if ((rc = agg_push(&a, &n, &cap, project_key(c, by), v3, err)) != 0)
+                if ((rc = agg_push(a, n, cap, project_key(c, by), v3, err)) != 0)
                     break;
             }
         }
@@ -593,10 +638,31 @@ static int scan_cells(pj_read *rd, const uint8_t prefix[PJ_PREFIX_BYTES], unsign
         rocksdb_iter_seek(it, (const char *)key, sizeof key);
     }
     if (rc == 0 && walk && have)
-        rc = agg_push(&a, &n, &cap, project_key(cur, by), last, err);
+        rc = agg_push(a, n, cap, project_key(cur, by), last, err);
     int rc2 = pj_iter_done(it, ro, err);
-    if (rc == 0)
-        rc = rc2;
+    return rc != 0 ? rc : rc2;
+}
+
+/*
+ * Sums the cells of grouping g (years year_lo..year_hi) as of day, grouped by `by`, into a
+ * sorted array of aggregates. Work: without as_of (day UINT32_MAX) one step per cell of that
+ * grouping and years ('L'); with it, two seeks per cell, or for the finest grouping one step
+ * per stored entry ('T').
+ */
+static int scan_cells(pj_read *rd, const uint8_t prefix[PJ_PREFIX_BYTES], unsigned g, int year, uint32_t day,
+                      unsigned by, agg **out, size_t *nout, tl_error *err)
+{
+    *out = NULL;
+    *nout = 0;
+    uint64_t lo = (uint64_t)g << SH_G, hi = (uint64_t)(g + 1) << SH_G;
+    if (year != 0) {
+        lo |= (uint64_t)(year - TL_DATE_YEAR_MIN) << SH_YEAR;
+        hi = lo + (1ull << SH_YEAR);
+    }
+    agg *a = NULL;
+    size_t n = 0, cap = 0;
+    int rc = day == UINT32_MAX ? scan_latest(rd, prefix, lo, hi, by, &a, &n, &cap, err)
+                               : scan_vintages(rd, prefix, g, lo, hi, day, by, &a, &n, &cap, err);
     if (rc != 0) {
         free(a);
         return rc;

@@ -17,7 +17,10 @@
  * A rebuild writes a new generation beside the live one; when it has caught up, one
  * WriteBatch sets 'a' to it, deletes 'b' and deletes the old generation's whole key range.
  * Readers take a RocksDB snapshot, read 'a' and then the data under that one snapshot, so
- * they see either the old generation or the new one, never a mixture.
+ * they see either the old generation or the new one, never a mixture. A range deletion alone
+ * would leave the old generation's table files on disk until a compaction reaches their level
+ * (and then read them key by key): once no reader is inside (pj_store_drop_files, under the
+ * readers' lock), the files that hold only that generation are deleted outright.
  *
  * VALUES are fixed byte layouts: integers as 8-byte big-endian two's complement, ids (<= 64
  * bytes) as a 1-byte length then the bytes, text (names, titles: <= 512 bytes) as a 2-byte
@@ -25,22 +28,24 @@
  *
  * WRITES use the write-ahead log without fsync: the views are derived data, and RocksDB's
  * point-in-time recovery keeps whole WriteBatches, so a crash or power loss at worst loses the
- * last few batches, which are folded again from the log. A rebuild's generation, which no
- * reader sees yet, is written without the log at all: after a crash what survives of it is
- * what was flushed, a prefix of its batches with the matching position, and the rebuild
- * resumes there. Before the generation is handed to the live worker (which writes with the
- * log) the store is flushed, so no logged batch can ever sit on top of lost unlogged ones.
- * Within a WriteBatch the puts are sorted by key (pj_inst_stage_commit): the memtable takes
- * sorted inserts much faster.
+ * last few batches, which are folded again from the log. Within a WriteBatch the puts are
+ * sorted by key (pj_inst_stage_commit): the memtable takes sorted inserts much faster. A
+ * rebuild's generation, which no reader sees yet, is folded in memory and written once, near
+ * the log's end: its entries, sorted, and its position go into one table file (written as
+ * DIR/views.ingest-<id>.sst) that RocksDB ingests atomically and durably (pj_inst_ingest): no
+ * memtable, write-ahead log, flush or compaction. After a crash before
+ * that, nothing of the generation is stored but its 'b' record, and the rebuild starts over.
  *
  * CACHES. Folds keep hot entities in pj_table caches (a hash map in front of the store). A
  * generation built from record 0 in this process knows that everything stored is in its cache
- * ("complete"), so a miss costs nothing until the cache is first dropped for size.
+ * ("complete"), so a miss costs nothing until the cache is first dropped for size. Per-contract
+ * state is not stored at all (pj_ctable: the log's stream index backs it).
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -343,7 +348,7 @@ int pj_store_open(pj_store *s, const char *dir, bool follow, tl_error *err)
     s->dir = strdup(dir);
     if (s->dir == NULL)
         return pj_nomem(err);
-    pthread_rwlock_init(&s->follow_lock, NULL);
+    pthread_rwlock_init(&s->read_lock, NULL);
     s->opts = rocksdb_options_create();
     s->table = rocksdb_block_based_options_create();
     s->cache = rocksdb_cache_create_lru(VIEWS_CACHE_BYTES);
@@ -413,7 +418,7 @@ void pj_store_close(pj_store *s)
     if (s->cache)
         rocksdb_cache_destroy(s->cache);
     if (s->dir) {
-        pthread_rwlock_destroy(&s->follow_lock);
+        pthread_rwlock_destroy(&s->read_lock);
         free(s->dir);
     }
     memset(s, 0, sizeof *s);
@@ -429,16 +434,35 @@ int pj_store_catch_up(pj_store *s, tl_error *err)
     uint64_t now = mono_ms();
     int rc = 0;
     if (now - atomic_load(&s->last_catchup_ms) >= CATCHUP_INTERVAL_MS &&
-        pthread_rwlock_trywrlock(&s->follow_lock) == 0) {
+        pthread_rwlock_trywrlock(&s->read_lock) == 0) {
         char *dberr = NULL;
         rocksdb_try_catch_up_with_primary(s->db, &dberr);
         if (dberr != NULL)
             rc = pj_store_fail(err, &dberr, "cannot catch up with the projection process");
         else
             atomic_store(&s->last_catchup_ms, now);
-        pthread_rwlock_unlock(&s->follow_lock);
+        pthread_rwlock_unlock(&s->read_lock);
     }
     return rc;
+}
+
+bool pj_store_drop_files(pj_store *s, uint8_t proj, uint32_t gen_lo, uint32_t gen_hi)
+{
+    /* DeleteFilesInRange ignores snapshots: no reader may be inside the old generation. New
+     * readers cannot enter it (the live pointer moved first); wait for none to be active. */
+    if (pthread_rwlock_trywrlock(&s->read_lock) != 0)
+        return false;
+    /* Keys are prefix || sub-key with a non-empty sub-key, so no key equals hi: the inclusive
+     * end of RocksDB's range keeps every file holding a key of generation gen_hi. */
+    uint8_t lo[PJ_PREFIX_BYTES], hi[PJ_PREFIX_BYTES];
+    pj_prefix(lo, proj, gen_lo);
+    pj_prefix(hi, proj, gen_hi);
+    char *dberr = NULL;
+    rocksdb_delete_file_in_range(s->db, (const char *)lo, sizeof lo, (const char *)hi, sizeof hi, &dberr);
+    pthread_rwlock_unlock(&s->read_lock);
+    if (dberr != NULL)
+        rocksdb_free(dberr); /* only space is at stake: compaction removes the keys anyway */
+    return true;
 }
 
 void pj_prefix(uint8_t out[PJ_PREFIX_BYTES], uint8_t proj, uint32_t gen)
@@ -669,6 +693,53 @@ void pj_inst_stage_clear(pj_inst *in)
     in->staged_failed = false;
 }
 
+/* The i-th staged entry (in staged_off order): its sub-key, value and their lengths. */
+static const uint8_t *stage_entry(const pj_inst *in, size_t i, size_t *sublen, const uint8_t **val, size_t *vlen)
+{
+    const uint8_t *p = in->staged.data + in->staged_off[i];
+    *sublen = (size_t)p[0] << 8 | p[1];
+    *vlen = (size_t)p[2] << 24 | (size_t)p[3] << 16 | (size_t)p[4] << 8 | p[5];
+    *val = p + 6 + *sublen;
+    return p + 6;
+}
+
+/* After stage_sort: whether entry i is superseded by a later put of the same key (i + 1). */
+static bool stage_superseded(const pj_inst *in, size_t i)
+{
+    if (i + 1 >= in->nstaged)
+        return false;
+    size_t an, bn, avn, bvn;
+    const uint8_t *av, *bv;
+    const uint8_t *a = stage_entry(in, i, &an, &av, &avn), *b = stage_entry(in, i + 1, &bn, &bv, &bvn);
+    return an == bn && memcmp(a, b, an) == 0;
+}
+
+/* Calls put with each staged entry's full key and value, in key order, the last put of a key
+ * only (after stage_sort); stops at put's first nonzero return, which it returns. */
+static int stage_each(pj_inst *in, int (*put)(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen),
+                      void *ctx)
+{
+    uint8_t key[PJ_KEY_BYTES_MAX];
+    memcpy(key, in->prefix, PJ_PREFIX_BYTES);
+    int rc = 0;
+    for (size_t i = 0; i < in->nstaged && rc == 0; i++) {
+        if (stage_superseded(in, i))
+            continue;
+        size_t sublen, vlen;
+        const uint8_t *val;
+        const uint8_t *sub = stage_entry(in, i, &sublen, &val, &vlen);
+        memcpy(key + PJ_PREFIX_BYTES, sub, sublen);
+        rc = put(ctx, key, PJ_PREFIX_BYTES + sublen, val, vlen);
+    }
+    return rc;
+}
+
+static int batch_put(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
+{
+    rocksdb_writebatch_put(ctx, (const char *)key, klen, (const char *)val, vlen);
+    return 0;
+}
+
 int pj_inst_stage_commit(pj_inst *in, tl_error *err)
 {
     if (in->staged_failed) {
@@ -681,18 +752,80 @@ int pj_inst_stage_commit(pj_inst *in, tl_error *err)
         pj_inst_stage_clear(in);
         return pj_nomem(err);
     }
-    uint8_t key[PJ_KEY_BYTES_MAX];
-    memcpy(key, in->prefix, PJ_PREFIX_BYTES);
-    for (size_t i = 0; i < in->nstaged; i++) {
-        const uint8_t *p = in->staged.data + in->staged_off[i];
-        size_t sublen = (size_t)p[0] << 8 | p[1];
-        size_t vlen = (size_t)p[2] << 24 | (size_t)p[3] << 16 | (size_t)p[4] << 8 | p[5];
-        memcpy(key + PJ_PREFIX_BYTES, p + 6, sublen);
-        rocksdb_writebatch_put(in->wb, (const char *)key, PJ_PREFIX_BYTES + sublen, (const char *)p + 6 + sublen,
-                               vlen);
-    }
+    (void)stage_each(in, batch_put, in->wb);
     pj_inst_stage_clear(in);
     return 0;
+}
+
+typedef struct sst_out {
+    rocksdb_sstfilewriter_t *w;
+    char *dberr;
+} sst_out;
+
+static int sst_put(void *ctx, const uint8_t *key, size_t klen, const uint8_t *val, size_t vlen)
+{
+    sst_out *o = ctx;
+    rocksdb_sstfilewriter_put(o->w, (const char *)key, klen, (const char *)val, vlen, &o->dberr);
+    return o->dberr != NULL;
+}
+
+/* DIR/views.ingest-<proj>.sst, malloc'd; NULL on ENOMEM. */
+static char *ingest_path(const pj_store *s, uint8_t proj)
+{
+    size_t n = strlen(s->dir) + 32;
+    char *path = malloc(n);
+    if (path != NULL)
+        snprintf(path, n, "%s.ingest-%u.sst", s->dir, (unsigned)proj);
+    return path;
+}
+
+void pj_store_remove_ingest(pj_store *s, uint8_t proj)
+{
+    char *path = ingest_path(s, proj);
+    if (path != NULL)
+        unlink(path);
+    free(path);
+}
+
+int pj_inst_ingest(pj_inst *in, uint64_t pos, tl_error *err)
+{
+    if (in->staged_failed || stage_sort(in) != 0) {
+        pj_inst_stage_clear(in);
+        return pj_nomem(err);
+    }
+    char *path = ingest_path(in->store, in->def->id);
+    if (path == NULL) {
+        pj_inst_stage_clear(in);
+        return pj_nomem(err);
+    }
+    /* A process killed between an ingest and the unlink below leaves this name as a second
+     * link to a live table file of the store: writing through it would truncate that file. */
+    unlink(path);
+    rocksdb_envoptions_t *eo = rocksdb_envoptions_create();
+    sst_out o = {rocksdb_sstfilewriter_create(eo, in->store->opts), NULL};
+    rocksdb_sstfilewriter_open(o.w, path, &o.dberr);
+    /* The position's sub-key 0x00 sorts before every tag letter: it goes first. */
+    uint8_t key[PJ_PREFIX_BYTES + 1], val8[8];
+    memcpy(key, in->prefix, PJ_PREFIX_BYTES);
+    key[PJ_PREFIX_BYTES] = 0;
+    pj_be64_put(val8, pos);
+    if (o.dberr == NULL && sst_put(&o, key, sizeof key, val8, 8) == 0)
+        (void)stage_each(in, sst_put, &o);
+    if (o.dberr == NULL)
+        rocksdb_sstfilewriter_finish(o.w, &o.dberr);
+    rocksdb_sstfilewriter_destroy(o.w);
+    rocksdb_envoptions_destroy(eo);
+    pj_inst_stage_clear(in);
+    if (o.dberr == NULL) {
+        rocksdb_ingestexternalfileoptions_t *io = rocksdb_ingestexternalfileoptions_create();
+        rocksdb_ingestexternalfileoptions_set_move_files(io, 1);
+        const char *files[1] = {path};
+        rocksdb_ingest_external_file(in->store->db, files, 1, io, &o.dberr);
+        rocksdb_ingestexternalfileoptions_destroy(io);
+    }
+    unlink(path); /* moved (hard-linked) into the store, or a failed attempt */
+    free(path);
+    return o.dberr != NULL ? pj_store_fail(err, &o.dberr, "cannot write a rebuilt view") : 0;
 }
 
 void pj_inst_drop_iter(pj_inst *in)
@@ -739,19 +872,283 @@ int pj_inst_last_at_or_before(pj_inst *in, const uint8_t *sub_lo, size_t lolen, 
 
 /* ---------- cached tables ---------- */
 
-int pj_table_init(pj_table *t, uint8_t tag, size_t vsize, size_t max_entries,
+int pj_inst_table(pj_inst *in, pj_table *t, uint8_t tag, size_t vsize, size_t max_entries,
                   int (*enc)(tl_buf *, const void *), int (*dec)(void *, const uint8_t *, size_t))
 {
+    if (in->ntables == PJ_TABLES_MAX)
+        abort(); /* a fold with more tables than PJ_TABLES_MAX: a build error, raise the limit */
     memset(t, 0, sizeof *t);
     t->tag = tag;
     t->vsize = vsize;
     t->max_entries = max_entries;
     t->enc = enc;
     t->dec = dec;
+    t->complete = in->fresh;
+    in->tables[in->ntables].t = t;
+    in->tables[in->ntables++].c = NULL;
     return pj_map_init(&t->map);
 }
 
-void pj_table_free(pj_table *t) { pj_map_free(&t->map); }
+/* ---------- contract tables ---------- */
+
+#define CT_PRESENT (1ull << 63) /* else a cached "no such contract" */
+#define CT_KEY (CT_PRESENT - 1)
+#define CT_CAP_MIN 1024u
+/* A table never grows past this: a rebuild of a log with more contracts than fit (some 1.5
+ * million at 40 bytes a slot) empties it and goes on, the contracts it needs again being
+ * folded from the log. It bounds a rebuild's memory; a larger bound only saves those refolds. */
+#define CT_BYTES_MAX (128u << 20)
+
+bool pj_reg_no_key(const uint8_t *p, size_t n, uint64_t *key)
+{
+    if (n != TL_REG_NO_LEN)
+        return false;
+    uint64_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] < '0' || p[i] > '9')
+            return false;
+        k = k * 10 + (uint64_t)(p[i] - '0');
+    }
+    *key = k + 1; /* 0 marks an empty slot */
+    return true;
+}
+
+/* "contract/<reg_no>" of a packed key into out (TL_REG_NO_LEN + 9 bytes); returns its length. */
+static size_t contract_stream(char *out, uint64_t key)
+{
+    static const char pre[] = "contract/";
+    memcpy(out, pre, sizeof pre - 1);
+    key = (key & CT_KEY) - 1;
+    for (int i = TL_REG_NO_LEN - 1; i >= 0; i--) {
+        out[sizeof pre - 1 + (size_t)i] = (char)('0' + key % 10);
+        key /= 10;
+    }
+    return sizeof pre - 1 + TL_REG_NO_LEN;
+}
+
+/* Keys are reg_nos, which registries choose (a registry key signs each): linear probing over
+ * a table at most 3/4 full, from a multiplicative hash. */
+static size_t ct_home(const pj_ctable *t, uint64_t key)
+{
+    uint64_t h = key * 0x9e3779b97f4a7c15ull;
+    return (size_t)(h >> 32 ^ h) & (t->cap - 1);
+}
+
+static uint64_t *ct_find(const pj_ctable *t, uint64_t key)
+{
+    size_t w = 1 + t->vwords;
+    for (size_t i = ct_home(t, key);; i = (i + 1) & (t->cap - 1)) {
+        uint64_t *sl = t->slots + i * w;
+        if (sl[0] == 0 || (sl[0] & CT_KEY) == key)
+            return sl;
+    }
+}
+
+/* Zeroed slots, on huge pages where the kernel has them: nearly every lookup of a rebuild is
+ * a cache miss at a random place in tens of megabytes, and with 4 KiB pages most of its cost
+ * was the TLB miss on top. */
+static uint64_t *ct_map(size_t bytes)
+{
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    (void)madvise(p, bytes, MADV_HUGEPAGE); /* advice only: without it, plain pages */
+    return p;
+}
+
+static size_t ct_bytes(const pj_ctable *t) { return t->cap * (1 + t->vwords) * sizeof *t->slots; }
+
+static int ct_grow(pj_ctable *t)
+{
+    size_t w = 1 + t->vwords, ncap = t->cap ? t->cap * 2 : CT_CAP_MIN;
+    uint64_t *ns = ct_map(ncap * w * sizeof *ns);
+    if (ns == NULL)
+        return TL_ENOMEM;
+    pj_ctable n = *t;
+    n.slots = ns;
+    n.cap = ncap;
+    for (size_t i = 0; i < t->cap; i++) {
+        const uint64_t *sl = t->slots + i * w;
+        if (sl[0] != 0)
+            memcpy(ct_find(&n, sl[0] & CT_KEY), sl, w * sizeof *sl);
+    }
+    if (t->slots != NULL)
+        munmap(t->slots, ct_bytes(t));
+    t->slots = ns;
+    t->cap = ncap;
+    return 0;
+}
+
+/* Empties t and gives its memory back (slots are made again on the next insert). */
+static void ctable_clear(pj_ctable *t)
+{
+    if (t->slots != NULL)
+        munmap(t->slots, ct_bytes(t));
+    t->slots = NULL;
+    t->cap = t->count = 0;
+    t->complete = false;
+}
+
+int pj_inst_ctable(pj_inst *in, pj_ctable *t, size_t vsize, size_t max_entries, void *ctx,
+                   int (*step)(pj_inst *, void *, void *, bool *, const pj_event *, tl_error *))
+{
+    if (in->ntables == PJ_TABLES_MAX || vsize > PJ_CTABLE_VALUE_MAX)
+        abort(); /* a fold's build error: raise the limit */
+    memset(t, 0, sizeof *t);
+    t->vwords = (vsize + 7) / 8;
+    t->max_entries = max_entries;
+    t->complete = in->fresh;
+    t->ctx = ctx;
+    t->step = step;
+    in->tables[in->ntables].t = NULL;
+    in->tables[in->ntables++].c = t;
+    return 0;
+}
+
+/* The slot of key, made (as "no such contract", value zeroed) when absent; NULL on ENOMEM. */
+static uint64_t *ct_slot(pj_ctable *t, uint64_t key, bool *made)
+{
+    if (t->cap == 0 && ct_grow(t) != 0)
+        return NULL;
+    uint64_t *sl = ct_find(t, key);
+    *made = sl[0] == 0;
+    if (!*made)
+        return sl;
+    if ((t->count + 1) * 4 > t->cap * 3) {
+        if (2 * ct_bytes(t) > CT_BYTES_MAX)
+            ctable_clear(t);
+        if (ct_grow(t) != 0)
+            return NULL;
+        sl = ct_find(t, key);
+    }
+    sl[0] = key;
+    memset(sl + 1, 0, t->vwords * sizeof *sl);
+    t->count++;
+    return sl;
+}
+
+typedef struct contract_refold {
+    pj_ctable *t;
+    pj_inst *in;
+    uint64_t key;
+    void *val;
+    bool found;
+} contract_refold;
+
+static int refold_event(void *ctx, const pj_event *ev, tl_error *err)
+{
+    contract_refold *r = ctx;
+    if (ev->type == TL_EV_CONTRACT_REGISTERED) {
+        const uint8_t *id;
+        size_t idn;
+        uint64_t key;
+        if (!pj_str(ev, "reg_no", &id, &idn) || !pj_reg_no_key(id, idn, &key) || key != r->key)
+            return 0; /* as the fold: a registration makes the contract its reg_no names */
+    }
+    return r->t->step(r->in, r->t->ctx, r->val, &r->found, ev, err);
+}
+
+int pj_ctable_get(pj_inst *in, pj_ctable *t, uint64_t key, void **val, tl_error *err)
+{
+    bool made;
+    uint64_t *sl = ct_slot(t, key, &made);
+    if (sl == NULL)
+        return pj_nomem(err);
+    *val = NULL;
+    if (made && !(t->complete && in->fresh)) {
+        /* Folded into a copy: a step may look up other contracts of t, which moves slots. */
+        uint64_t v[PJ_CTABLE_VALUE_MAX / 8] = {0};
+        contract_refold r = {t, in, key, v, false};
+        char stream[TL_REG_NO_LEN + 16];
+        size_t n = contract_stream(stream, key);
+        int rc = pj_inst_stream(in, stream, n, refold_event, &r, err);
+        sl = ct_find(t, key);
+        if (rc != 0)
+            return rc;
+        memcpy(sl + 1, v, t->vwords * sizeof *sl);
+        if (r.found)
+            sl[0] |= CT_PRESENT;
+    }
+    if (sl[0] & CT_PRESENT)
+        *val = sl + 1;
+    return 0;
+}
+
+int pj_ctable_create(pj_ctable *t, uint64_t key, void **val, tl_error *err)
+{
+    bool made;
+    uint64_t *sl = ct_slot(t, key, &made);
+    if (sl == NULL)
+        return pj_nomem(err);
+    memset(sl + 1, 0, t->vwords * sizeof *sl);
+    sl[0] |= CT_PRESENT;
+    *val = sl + 1;
+    return 0;
+}
+
+/* After a batch: a live generation's cache goes when it holds too many contracts. */
+static void ctable_flush(pj_ctable *t)
+{
+    if (t->count > t->max_entries)
+        ctable_clear(t);
+}
+
+typedef struct stream_walk {
+    uint64_t before;
+    pj_event ev;
+    int (*fn)(void *ctx, const pj_event *ev, tl_error *err);
+    void *ctx;
+    tl_error *err;
+    int rc;
+} stream_walk;
+
+#define STREAM_WALK_STOP 1
+
+static int stream_record(void *ctx, uint64_t seq, const uint8_t *rec, size_t len)
+{
+    stream_walk *w = ctx;
+    if (seq >= w->before)
+        return STREAM_WALK_STOP;
+    int rc = pj_decode(&w->ev, rec, len, w->err);
+    if (rc == 0) {
+        w->ev.seq = seq;
+        rc = w->ev.type >= 0 ? w->fn(w->ctx, &w->ev, w->err) : 0;
+    }
+    if (rc != 0) {
+        w->rc = rc;
+        return STREAM_WALK_STOP;
+    }
+    return 0;
+}
+
+int pj_inst_stream(pj_inst *in, const char *stream, size_t len,
+                   int (*fn)(void *ctx, const pj_event *ev, tl_error *err), void *ctx, tl_error *err)
+{
+    stream_walk *w = malloc(sizeof *w); /* a pj_event is a few hundred bytes: not on a fold's stack */
+    if (w == NULL)
+        return pj_nomem(err);
+    w->before = in->next;
+    w->fn = fn;
+    w->ctx = ctx;
+    w->err = err;
+    w->rc = 0;
+    int rc = tl_ledger_stream_scan(in->ledger, stream, len, 0, 0, stream_record, w, err);
+    if (rc == STREAM_WALK_STOP)
+        rc = w->rc;
+    free(w);
+    return rc;
+}
+
+void pj_inst_tables_free(pj_inst *in)
+{
+    for (size_t i = 0; i < in->ntables; i++) {
+        if (in->tables[i].t != NULL)
+            pj_map_free(&in->tables[i].t->map);
+        else
+            ctable_clear(in->tables[i].c);
+    }
+    in->ntables = 0;
+}
 
 static int table_lookup(pj_inst *in, pj_table *t, const void *key, size_t klen, pj_entry **out, tl_error *err)
 {
@@ -830,7 +1227,7 @@ int pj_table_upsert(pj_inst *in, pj_table *t, const void *key, size_t klen, pj_e
 
 void pj_table_touch(pj_table *t, pj_entry *e) { pj_map_mark(&t->map, e); }
 
-int pj_table_flush(pj_inst *in, pj_table *t, tl_error *err)
+static int table_flush(pj_inst *in, pj_table *t, tl_error *err)
 {
     tl_buf v;
     tl_buf_init(&v);
@@ -854,10 +1251,31 @@ int pj_table_flush(pj_inst *in, pj_table *t, tl_error *err)
     return rc;
 }
 
-void pj_table_reset(pj_table *t)
+int pj_inst_flush(pj_inst *in, tl_error *err)
 {
-    pj_map_clear(&t->map);
-    t->complete = false;
+    int rc = 0;
+    for (size_t i = 0; i < in->ntables && rc == 0; i++)
+        if (in->tables[i].t != NULL)
+            rc = table_flush(in, in->tables[i].t, err);
+        else
+            ctable_flush(in->tables[i].c);
+    if (rc == 0 && in->def->flush != NULL)
+        rc = in->def->flush(in, err);
+    return rc;
+}
+
+void pj_inst_tables_reset(pj_inst *in)
+{
+    for (size_t i = 0; i < in->ntables; i++) {
+        if (in->tables[i].t != NULL) {
+            pj_map_clear(&in->tables[i].t->map);
+            in->tables[i].t->complete = false;
+        } else {
+            ctable_clear(in->tables[i].c);
+        }
+    }
+    if (in->def->reset != NULL)
+        in->def->reset(in);
 }
 
 /* ---------- reads ---------- */
@@ -871,10 +1289,9 @@ int pj_read_begin(pj_read *rd, tl_views *v, tl_error *err)
     if (rc != 0)
         return rc;
     rd->ro = rocksdb_readoptions_create();
-    if (rd->store->follow) {
-        pthread_rwlock_rdlock(&rd->store->follow_lock);
-        rd->locked = true;
-    } else {
+    pthread_rwlock_rdlock(&rd->store->read_lock);
+    rd->locked = true;
+    if (!rd->store->follow) {
         /* Secondary instances do not support snapshots; their catch-up is itself a point in
          * time, and this process never writes them. */
         rd->snap = rocksdb_create_snapshot(rd->store->db);
@@ -890,7 +1307,7 @@ void pj_read_end(pj_read *rd)
     if (rd->snap)
         rocksdb_release_snapshot(rd->store->db, rd->snap);
     if (rd->locked)
-        pthread_rwlock_unlock(&rd->store->follow_lock);
+        pthread_rwlock_unlock(&rd->store->read_lock);
     memset(rd, 0, sizeof *rd);
 }
 

@@ -53,7 +53,8 @@
  * bigger is faster; memory grows with the entities a batch touches (the whole `rebuild` of a
  * 400k-record demo ledger peaks at about 385 MB, against 325 MB with batches of 65536). */
 #define TL_VIEWS_REBUILD_BATCH_RECORDS 262144u
-#define TL_VIEWS_FOLLOW_POLL_MS 50u       /* secondary ledger: how often to look for new records */
+#define TL_VIEWS_FOLLOW_POLL_MS 50u       /* secondary ledger: how often to look for new records
+                                             (backing off to 400 ms while none come) */
 #define TL_VIEWS_ROWS_MAX 100000u         /* rows in one view reply */
 #define TL_VIEWS_PAGE_DEFAULT 100u        /* catalogue page size when no limit is given */
 #define TL_VIEWS_PARAMS_MAX 16u
