@@ -247,14 +247,13 @@ int tl_record_decode(tl_record *out, const uint8_t *buf, size_t len, tl_error *e
     if (len > TL_RECORD_BYTES_MAX)
         return tl_fail(err, TL_ETOOBIG, "record.size", "record", "record of %zu bytes is too large", len);
     tl_mp_doc d;
-    int rc = tl_mp_parse(&d, buf, len, "record", err);
+    tl_mp_node nodes[8]; /* a well-formed record has exactly 8: no allocation */
+    int rc = tl_mp_parse_into(&d, nodes, 8, buf, len, "record", err);
     if (rc != 0)
         return rc;
     const tl_mp_node *a = &d.nodes[0];
-    rc = tl_fail(err, TL_EINVAL, "record.shape", "record",
-                 "a record is [1, seq, recorded, version, body, key, sig]");
     if (a->type != TL_MP_ARRAY || a->count != 7)
-        goto done;
+        goto shape;
     uint32_t i = tl_mp_first(0);
     const tl_mp_node *f[7];
     for (int k = 0; k < 7; k++, i = tl_mp_next(&d, i))
@@ -263,7 +262,7 @@ int tl_record_decode(tl_record *out, const uint8_t *buf, size_t len, tl_error *e
         f[2]->type != TL_MP_UINT || f[3]->type != TL_MP_UINT || f[4]->type != TL_MP_BIN ||
         f[5]->type != TL_MP_BIN || f[5]->v.s.len != TL_PUBKEY_BYTES || f[6]->type != TL_MP_BIN ||
         f[6]->v.s.len != TL_SIG_BYTES)
-        goto done;
+        goto shape;
     if (f[3]->v.u == 0) {
         rc = tl_fail(err, TL_EINVAL, "record.version", "record[3]", "stream versions start at 1");
         goto done;
@@ -277,7 +276,10 @@ int tl_record_decode(tl_record *out, const uint8_t *buf, size_t len, tl_error *e
     out->key = f[5]->v.s.ptr;
     out->sig = f[6]->v.s.ptr;
     rc = 0;
-    tl_error_clear(err);
+    goto done;
+shape: /* formatted only here: decoding runs once per record, and failures are rare */
+    rc = tl_fail(err, TL_EINVAL, "record.shape", "record",
+                 "a record is [1, seq, recorded, version, body, key, sig]");
 done:
     tl_mp_doc_free(&d);
     return rc;

@@ -136,7 +136,19 @@ static bool utf8_valid(const uint8_t *s, size_t n)
     while (i < n) {
         uint8_t c = s[i];
         if (c < 0x80) {
-            i++;
+            /* Eight ASCII bytes at a time: the text in events is mostly ASCII... */
+            uint64_t word;
+            if (n - i >= 8 && (memcpy(&word, s + i, 8), (word & 0x8080808080808080ull) == 0))
+                i += 8;
+            else
+                i++;
+            continue;
+        }
+        /* ... or Chinese: with a lead byte e1..ec or ee..ef any two continuation bytes make a
+         * valid character (neither overlong, which needs e0, nor a surrogate, which needs ed). */
+        if (c >= 0xe1 && c != 0xed && c <= 0xef && n - i >= 3 && (s[i + 1] & 0xc0) == 0x80 &&
+            (s[i + 2] & 0xc0) == 0x80) {
+            i += 3;
             continue;
         }
         size_t len;
@@ -168,17 +180,27 @@ static bool utf8_valid(const uint8_t *s, size_t n)
     return true;
 }
 
+/* Every node consumes at least one input byte, so the array never outgrows the input. The
+ * first allocation is sized for a whole event body (about 40 nodes) so that parsing one
+ * allocates once. */
+#define NODES_INITIAL 64u
+
 static int new_node(reader *r, uint32_t *out)
 {
     tl_mp_doc *d = r->doc;
     if (d->count == d->cap) {
-        /* Every node consumes at least one input byte, so the array never outgrows the input. */
-        uint32_t cap = d->cap ? d->cap * 2 : 16;
-        tl_mp_node *nn = realloc(d->nodes, (size_t)cap * sizeof *nn);
+        size_t left = remaining(r); /* + 1: at least one slot, even for empty input */
+        uint32_t cap = d->cap               ? d->cap * 2
+                       : left < NODES_INITIAL ? (uint32_t)left + 1
+                                              : NODES_INITIAL;
+        tl_mp_node *nn = realloc(d->borrowed ? NULL : d->nodes, (size_t)cap * sizeof *nn);
         if (nn == NULL)
             return tl_fail(r->err, TL_ENOMEM, "memory", "", "out of memory parsing MessagePack");
+        if (d->borrowed)
+            memcpy(nn, d->nodes, (size_t)d->count * sizeof *nn);
         d->nodes = nn;
         d->cap = cap;
+        d->borrowed = false;
     }
     *out = d->count++;
     memset(&d->nodes[*out], 0, sizeof d->nodes[*out]);
@@ -320,6 +342,8 @@ payload:
 static int key_cmp(const uint8_t *a, uint32_t alen, const uint8_t *b, uint32_t blen)
 {
     uint32_t n = alen < blen ? alen : blen;
+    if (n > 0 && a[0] != b[0]) /* the usual case, without a call */
+        return a[0] < b[0] ? -1 : 1;
     int c = n ? memcmp(a, b, n) : 0;
     if (c != 0)
         return c;
@@ -328,7 +352,13 @@ static int key_cmp(const uint8_t *a, uint32_t alen, const uint8_t *b, uint32_t b
 
 int tl_mp_parse(tl_mp_doc *doc, const uint8_t *buf, size_t len, const char *path_prefix, tl_error *err)
 {
-    memset(doc, 0, sizeof *doc);
+    return tl_mp_parse_into(doc, NULL, 0, buf, len, path_prefix, err);
+}
+
+int tl_mp_parse_into(tl_mp_doc *doc, tl_mp_node *nodes, uint32_t cap, const uint8_t *buf,
+                     size_t len, const char *path_prefix, tl_error *err)
+{
+    *doc = (tl_mp_doc){.nodes = nodes, .cap = nodes != NULL ? cap : 0, .borrowed = nodes != NULL};
     if (len > UINT32_MAX)
         return tl_fail(err, TL_ETOOBIG, "canonical.size", path_prefix, "input too large");
     reader r = {.p = buf, .end = buf + len, .doc = doc, .depth = 0, .prefix = path_prefix, .err = err};
@@ -351,21 +381,19 @@ int tl_mp_parse(tl_mp_doc *doc, const uint8_t *buf, size_t len, const char *path
         uint32_t idx = 0;
         if ((rc = new_node(&r, &idx)) != 0)
             goto fail;
-        tl_mp_node node;
-        memset(&node, 0, sizeof node);
-        if ((rc = read_value(&r, &node)) != 0)
+        tl_mp_node *node = &doc->nodes[idx]; /* zeroed by new_node */
+        if ((rc = read_value(&r, node)) != 0)
             goto fail;
-        node.end = idx + 1;
-        doc->nodes[idx] = node;
+        node->end = idx + 1;
         if (is_key) {
-            if (node.type != TL_MP_STR) {
+            if (node->type != TL_MP_STR) {
                 rc = fail(&r, "canonical.key_type", "map keys must be str");
                 goto fail;
             }
             if (top->last_key != NULL) {
-                int c = key_cmp(top->last_key, top->last_key_len, node.v.s.ptr, node.v.s.len);
-                top->last_key = node.v.s.ptr;
-                top->last_key_len = node.v.s.len;
+                int c = key_cmp(top->last_key, top->last_key_len, node->v.s.ptr, node->v.s.len);
+                top->last_key = node->v.s.ptr;
+                top->last_key_len = node->v.s.len;
                 if (c == 0) {
                     rc = fail(&r, "canonical.duplicate_key", "duplicate map key");
                     goto fail;
@@ -375,22 +403,22 @@ int tl_mp_parse(tl_mp_doc *doc, const uint8_t *buf, size_t len, const char *path
                     goto fail;
                 }
             }
-            top->last_key = node.v.s.ptr;
-            top->last_key_len = node.v.s.len;
+            top->last_key = node->v.s.ptr;
+            top->last_key_len = node->v.s.len;
         }
         first = false;
-        if ((node.type == TL_MP_MAP || node.type == TL_MP_ARRAY) && node.count > 0) {
+        if ((node->type == TL_MP_MAP || node->type == TL_MP_ARRAY) && node->count > 0) {
             if (r.depth == TL_MP_DEPTH_MAX) {
                 rc = fail(&r, "canonical.depth", "nested deeper than %d levels", TL_MP_DEPTH_MAX);
                 goto fail;
             }
-            uint64_t children = node.type == TL_MP_MAP ? 2ull * node.count : node.count;
+            uint64_t children = node->type == TL_MP_MAP ? 2ull * node->count : node->count;
             if (children > UINT32_MAX) {
                 rc = fail(&r, "canonical.size", "too many elements");
                 goto fail;
             }
             r.stack[r.depth++] = (frame){.node = idx, .remaining = (uint32_t)children,
-                                         .is_map = node.type == TL_MP_MAP};
+                                         .is_map = node->type == TL_MP_MAP};
         } else if (top != NULL) {
             top->remaining--;
             top->position++;
@@ -409,7 +437,8 @@ fail:
 
 void tl_mp_doc_free(tl_mp_doc *doc)
 {
-    free(doc->nodes);
+    if (!doc->borrowed)
+        free(doc->nodes);
     memset(doc, 0, sizeof *doc);
 }
 
@@ -423,7 +452,9 @@ uint32_t tl_mp_map_get(const tl_mp_doc *doc, uint32_t map, const char *key)
     for (uint32_t k = 0; k < m->count; k++) {
         const tl_mp_node *kn = &doc->nodes[c];
         uint32_t v = kn->end;
-        if (kn->v.s.len == klen && memcmp(kn->v.s.ptr, key, klen) == 0)
+        /* The first byte before memcmp: most keys of a map differ there. */
+        if (kn->v.s.len == klen && (klen == 0 || (kn->v.s.ptr[0] == (uint8_t)key[0] &&
+                                                   memcmp(kn->v.s.ptr, key, klen) == 0)))
             return v;
         c = doc->nodes[v].end;
     }

@@ -113,11 +113,22 @@ static int fail_corrupt(judge *j, const char *what)
     return tl_fail(j->err, TL_ECORRUPT, "state.corrupt", "", "the stored %s is malformed", what);
 }
 
+/* "data.<name>", or "data.<name>[index]" when index >= 0: the path of a field in errors.
+ * Built only when a check fails, since the checks run once per event and rarely fail. */
+static const char *field_path(char out[TL_ERROR_PATH_BYTES], const char *name, long index)
+{
+    if (index < 0)
+        snprintf(out, TL_ERROR_PATH_BYTES, "data.%s", name);
+    else
+        snprintf(out, TL_ERROR_PATH_BYTES, "data.%s[%ld]", name, index);
+    return out;
+}
+
 static int fail_missing(judge *j, const char *name)
 {
     char path[TL_ERROR_PATH_BYTES];
-    snprintf(path, sizeof path, "data.%s", name);
-    return tl_fail(j->err, TL_EINVAL, "schema.required", path, "%s requires %s", j->ev->type, name);
+    return tl_fail(j->err, TL_EINVAL, "schema.required", field_path(path, name, -1),
+                   "%s requires %s", j->ev->type, name);
 }
 
 /* Reads ns || id into j->val. *found tells whether it exists. 0 or a state.read failure. */
@@ -141,24 +152,26 @@ static int str_field(judge *j, const char *name, const tl_mp_node **out)
     return *out != NULL ? 0 : fail_missing(j, name);
 }
 
-/* The participant named by data.<name> (or by the node n when given, for array elements)
- * must be registered; when role >= 0 it must hold that role. path names it in errors. */
-static int ref_participant(judge *j, const tl_mp_node *n, const char *path, int role,
+/* The participant in node n, the field data.<name> (element index when >= 0), must be
+ * registered; when role >= 0 it must hold that role. */
+static int ref_participant(judge *j, const tl_mp_node *n, const char *name, long index, int role,
                            unsigned *roles_out)
 {
+    char path[TL_ERROR_PATH_BYTES];
     bool found;
     int rc = get(j, 'P', n->v.s.ptr, n->v.s.len, &found);
     if (rc != 0)
         return rc;
     if (!found)
-        return tl_fail(j->err, TL_EREF, "ref.unknown", path, "no participant \"%.*s\" in the log",
-                       (int)n->v.s.len, (const char *)n->v.s.ptr);
+        return tl_fail(j->err, TL_EREF, "ref.unknown", field_path(path, name, index),
+                       "no participant \"%.*s\" in the log", (int)n->v.s.len, (const char *)n->v.s.ptr);
     if (j->val.len != 2)
         return fail_corrupt(j, "participant");
     unsigned roles = j->val.data[0];
     if (role >= 0 && !(roles & ROLE(role)))
-        return tl_fail(j->err, TL_EREF, "ref.role", path, "participant \"%.*s\" does not hold the %s role",
-                       (int)n->v.s.len, (const char *)n->v.s.ptr, tl_code_name(&tl_codes_role, role));
+        return tl_fail(j->err, TL_EREF, "ref.role", field_path(path, name, index),
+                       "participant \"%.*s\" does not hold the %s role", (int)n->v.s.len,
+                       (const char *)n->v.s.ptr, tl_code_name(&tl_codes_role, role));
     if (roles_out != NULL)
         *roles_out = roles;
     return 0;
@@ -170,9 +183,7 @@ static int ref_participant_field(judge *j, const char *name, int role)
     int rc = str_field(j, name, &n);
     if (rc != 0)
         return rc;
-    char path[TL_ERROR_PATH_BYTES];
-    snprintf(path, sizeof path, "data.%s", name);
-    return ref_participant(j, n, path, role, NULL);
+    return ref_participant(j, n, name, -1, role, NULL);
 }
 
 /* A fund's record: kind and manager (copied out of j->val, which the next read replaces). */
@@ -207,15 +218,15 @@ static int ref_fund_field(judge *j, const char *name, fund_rec *out)
         return rc;
     if (!found) {
         char path[TL_ERROR_PATH_BYTES];
-        snprintf(path, sizeof path, "data.%s", name);
-        return tl_fail(j->err, TL_EREF, "ref.unknown", path, "no fund \"%.*s\" in the log",
-                       (int)n->v.s.len, (const char *)n->v.s.ptr);
+        return tl_fail(j->err, TL_EREF, "ref.unknown", field_path(path, name, -1),
+                       "no fund \"%.*s\" in the log", (int)n->v.s.len, (const char *)n->v.s.ptr);
     }
     return 0;
 }
 
-static int ref_achievement(judge *j, const tl_mp_node *n, const char *path)
+static int ref_achievement(judge *j, const tl_mp_node *n, const char *name, long index)
 {
+    char path[TL_ERROR_PATH_BYTES];
     static const char prefix[] = "achievement/";
     char stream[sizeof prefix + TL_ID_BYTES_MAX];
     if (n->v.s.len > TL_ID_BYTES_MAX)
@@ -227,8 +238,8 @@ static int ref_achievement(judge *j, const tl_mp_node *n, const char *path)
     if (rc != 0)
         return rc;
     if (!found)
-        return tl_fail(j->err, TL_EREF, "ref.unknown", path, "no achievement \"%.*s\" in the log",
-                       (int)n->v.s.len, (const char *)n->v.s.ptr);
+        return tl_fail(j->err, TL_EREF, "ref.unknown", field_path(path, name, index),
+                       "no achievement \"%.*s\" in the log", (int)n->v.s.len, (const char *)n->v.s.ptr);
     return 0;
 }
 
@@ -279,9 +290,9 @@ static int date_order(judge *j, const char *name, int32_t not_before, const char
     if (day >= not_before)
         return 0;
     char path[TL_ERROR_PATH_BYTES], when[TL_DATE_LEN + 1];
-    snprintf(path, sizeof path, "data.%s", name);
     tl_date_format(when, not_before);
-    return tl_fail(j->err, TL_ECONFLICT, "date.order", path, "before %s (%s)", what, when);
+    return tl_fail(j->err, TL_ECONFLICT, "date.order", field_path(path, name, -1),
+                   "before %s (%s)", what, when);
 }
 
 /* ---- Records of contracts and loans ------------------------------------------------------- */
@@ -425,14 +436,15 @@ static int check_genesis(judge *j)
 
 /* Keys named by participant.registered and key_added must be new to the registry: one key
  * belongs to one participant for ever, so a revoked key can never come back. */
-static int check_new_key(judge *j, const tl_mp_node *k, const char *path)
+static int check_new_key(judge *j, const tl_mp_node *k, const char *name, long index)
 {
+    char path[TL_ERROR_PATH_BYTES];
     bool found;
     int rc = get(j, 'K', k->v.s.ptr, k->v.s.len, &found);
     if (rc != 0)
         return rc;
     if (found)
-        return tl_fail(j->err, TL_ECONFLICT, "registry.key_in_use", path,
+        return tl_fail(j->err, TL_ECONFLICT, "registry.key_in_use", field_path(path, name, index),
                        "this key is already registered%s%s", j->val.len > 2 ? " to " : "",
                        j->val.len > 2 ? "a participant" : " as the genesis admin key");
     return 0;
@@ -446,9 +458,7 @@ static int check_participant_registered(judge *j)
     const tl_mp_doc *d = &j->ev->doc;
     uint32_t c = tl_mp_first(keys);
     for (uint32_t i = 0; i < d->nodes[keys].count; i++, c = tl_mp_next(d, c)) {
-        char path[TL_ERROR_PATH_BYTES];
-        snprintf(path, sizeof path, "data.keys[%u]", i);
-        int rc = check_new_key(j, &d->nodes[c], path);
+        int rc = check_new_key(j, &d->nodes[c], "keys", (long)i);
         if (rc != 0)
             return rc;
     }
@@ -460,7 +470,7 @@ static int check_key_added(judge *j)
     const tl_mp_node *k = field(j->ev, "key", TL_MP_BIN);
     if (k == NULL)
         return fail_missing(j, "key");
-    return check_new_key(j, k, "data.key");
+    return check_new_key(j, k, "key", -1);
 }
 
 static int check_key_revoked(judge *j)
@@ -488,7 +498,7 @@ static int check_achievement(judge *j)
     const tl_mp_node *owner;
     int rc = str_field(j, "owner", &owner);
     if (rc == 0)
-        rc = ref_participant(j, owner, "data.owner", -1, NULL);
+        rc = ref_participant(j, owner, "owner", -1, -1, NULL);
     if (rc != 0)
         return rc;
     if (!(j->roles & ROLE(TL_ROLE_REGISTRY)) && !signer_is(j, owner))
@@ -512,11 +522,9 @@ static int check_contract_registered(judge *j)
         return fail_missing(j, "achievements");
     uint32_t c = tl_mp_first(a);
     for (uint32_t i = 0; i < d->nodes[a].count; i++, c = tl_mp_next(d, c)) {
-        char path[TL_ERROR_PATH_BYTES];
-        snprintf(path, sizeof path, "data.achievements[%u]", i);
         if (d->nodes[c].type != TL_MP_STR)
             return fail_missing(j, "achievements");
-        if ((rc = ref_achievement(j, &d->nodes[c], path)) != 0)
+        if ((rc = ref_achievement(j, &d->nodes[c], "achievements", (long)i)) != 0)
             return rc;
     }
     return 0;
@@ -553,7 +561,7 @@ static int check_equity(judge *j)
     const tl_mp_node *ach;
     int rc = str_field(j, "achievement", &ach);
     if (rc == 0)
-        rc = ref_achievement(j, ach, "data.achievement");
+        rc = ref_achievement(j, ach, "achievement", -1);
     if (rc == 0)
         rc = ref_participant_field(j, "company", -1);
     return rc;
@@ -617,7 +625,7 @@ static int check_loan_issued(judge *j)
     const tl_mp_node *bank;
     int rc = str_field(j, "bank", &bank);
     if (rc == 0)
-        rc = ref_participant(j, bank, "data.bank", TL_ROLE_BANK, NULL);
+        rc = ref_participant(j, bank, "bank", -1, TL_ROLE_BANK, NULL);
     if (rc == 0)
         rc = ref_participant_field(j, "borrower", -1);
     fund_rec pool;
@@ -641,8 +649,8 @@ static int same_as_loan(judge *j, const char *name, const uint8_t *want, size_t 
     if (node_eq(n, (const char *)want, len))
         return 0;
     char path[TL_ERROR_PATH_BYTES];
-    snprintf(path, sizeof path, "data.%s", name);
-    return tl_fail(j->err, TL_ECONFLICT, "loan.mismatch", path, "the loan was issued with %s %.*s",
+    return tl_fail(j->err, TL_ECONFLICT, "loan.mismatch", field_path(path, name, -1),
+                   "the loan was issued with %s %.*s",
                    name, (int)len, (const char *)want);
 }
 

@@ -167,9 +167,14 @@ static const tl_field_spec f_programme[] = {
     SIMPLE("region", TL_FT_REGION, OPT, "(added) GB/T 2260 code where it is"),
 };
 
+/* tl_schema_check notes the fields present in a 64-bit mask; the array size below fails to
+ * compile (negative) for an event with more fields. */
+#define FIELDS_MAX 64
 #define EV(id_, type_, stream_, sfield_, signer_, fields_, rules_, doc_)                          \
     [id_] = {.id = (id_), .type = (type_), .stream = (stream_), .stream_field = (sfield_),       \
-             .signer = (signer_), .fields = (fields_), .field_count = N_OF(fields_),             \
+             .signer = (signer_), .fields = (fields_),                                           \
+             .field_count = N_OF(fields_) +                                                      \
+                            0 * sizeof(char[N_OF(fields_) <= FIELDS_MAX ? 1 : -1]),              \
              .rules = (rules_), .doc = (doc_)}
 
 static const tl_event_spec events[TL_EV_COUNT] = {
@@ -234,10 +239,11 @@ const tl_event_spec *tl_schema_event(tl_event_type t)
 
 const tl_event_spec *tl_schema_for_type(const char *type, size_t len)
 {
-    if (type == NULL)
+    if (type == NULL || len == 0)
         return NULL;
-    for (size_t i = 0; i < TL_EV_COUNT; i++)
-        if (strlen(events[i].type) == len && memcmp(events[i].type, type, len) == 0)
+    for (size_t i = 0; i < TL_EV_COUNT; i++) /* first bytes first: this runs for every event */
+        if (events[i].type[0] == type[0] && strlen(events[i].type) == len &&
+            memcmp(events[i].type, type, len) == 0)
             return &events[i];
     return NULL;
 }
@@ -277,12 +283,15 @@ static const char *show(char out[SHOW_BYTES + 4], const uint8_t *p, size_t n)
     return out;
 }
 
-static void field_path(char out[PATH_BYTES], const char *name, long index)
+/* "data.<name>", or "data.<name>[index]" when index >= 0. Callers format it only when a check
+ * fails: the checks run for every field of every event, and formatting dominated their cost. */
+static const char *field_path(char out[PATH_BYTES], const char *name, long index)
 {
     if (index < 0)
         snprintf(out, PATH_BYTES, "data.%s", name);
     else
         snprintf(out, PATH_BYTES, "data.%s[%ld]", name, index);
+    return out;
 }
 
 static const char *mp_type_name(uint8_t t)
@@ -310,6 +319,18 @@ static uint8_t wire_type(tl_field_type t)
     }
 }
 
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+/* Whether a byte of w is below 0x20, 0x7f, or c2 or e2, the lead bytes of the characters
+ * text_clean looks at (each a classic exact "has a zero / smaller byte" word test). */
+static inline bool word_suspect(uint64_t w)
+{
+    uint64_t del = w ^ (ONES * 0x7f), c2 = w ^ (ONES * 0xc2), e2 = w ^ (ONES * 0xe2);
+    return (((w - ONES * 0x20) & ~w) | ((del - ONES) & ~del) | ((c2 - ONES) & ~c2) |
+            ((e2 - ONES) & ~e2)) & HIGHS;
+}
+
 /* Text shown to people (names, titles, reasons) may hold any Unicode letter, but no C0/C1
  * control characters (a newline in a name breaks CSV rows and log lines) and no line
  * separators or bidirectional overrides (they make a name display as something else). The
@@ -317,6 +338,13 @@ static uint8_t wire_type(tl_field_type t)
 static bool text_clean(const uint8_t *p, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
+        /* Eight bytes at a time while none is suspect: characters whose lead byte is in a
+         * skipped word are fine, and every lead byte checked below looks ahead itself. */
+        uint64_t w;
+        while (n - i >= 8 && (memcpy(&w, p + i, 8), !word_suspect(w)))
+            i += 8;
+        if (i == n)
+            break;
         uint8_t c = p[i];
         if (c < 0x20 || c == 0x7f)
             return false;
@@ -344,16 +372,18 @@ static bool origin_valid(const uint8_t *p, size_t n)
     return true;
 }
 
-/* One value (a field, or one element of an array field). */
-static int check_value(const tl_mp_doc *doc, uint32_t i, const tl_field_spec *f, const char *path,
+/* One value: the field f, or its element index when index >= 0. */
+static int check_value(const tl_mp_doc *doc, uint32_t i, const tl_field_spec *f, long index,
                        tl_error *err)
 {
+    char path[PATH_BYTES];
+#define FAIL(rule, ...) tl_fail(err, TL_EINVAL, rule, field_path(path, f->name, index), __VA_ARGS__)
     const tl_mp_node *n = &doc->nodes[i];
     tl_field_type t = (tl_field_type)f->type;
     uint8_t want = wire_type(t);
     if (n->type != want)
-        return tl_fail(err, TL_EINVAL, "schema.type_mismatch", path, "expected %s (%s), got %s",
-                       mp_type_name(want), tl_field_type_name(t), mp_type_name(n->type));
+        return FAIL("schema.type_mismatch", "expected %s (%s), got %s", mp_type_name(want),
+                    tl_field_type_name(t), mp_type_name(n->type));
     const char *s = (want == TL_MP_STR || want == TL_MP_BIN) ? (const char *)n->v.s.ptr : NULL;
     size_t len = s != NULL ? n->v.s.len : 0;
     char buf[SHOW_BYTES + 4];
@@ -361,89 +391,80 @@ static int check_value(const tl_mp_doc *doc, uint32_t i, const tl_field_spec *f,
     switch (t) {
     case TL_FT_TEXT:
         if (len < f->min || len > f->max)
-            return tl_fail(err, TL_EINVAL, "schema.length", path,
-                           "text of %zu bytes; must be %llu..%llu bytes", len,
-                           (unsigned long long)f->min, (unsigned long long)f->max);
+            return FAIL("schema.length", "text of %zu bytes; must be %llu..%llu bytes", len,
+                        (unsigned long long)f->min, (unsigned long long)f->max);
         if (!text_clean(n->v.s.ptr, len))
-            return tl_fail(err, TL_EINVAL, "schema.text", path,
-                           "control, line-separator or bidirectional-override characters are "
-                           "not allowed");
+            return FAIL("schema.text", "control, line-separator or bidirectional-override "
+                                       "characters are not allowed");
         return 0;
     case TL_FT_ID:
         if (!tl_id_valid(s, len))
-            return tl_fail(err, TL_EINVAL, "schema.id", path,
-                           "\"%s\" is not an id (1..%d bytes of [a-z0-9._-])",
-                           show(buf, n->v.s.ptr, len), TL_ID_BYTES_MAX);
+            return FAIL("schema.id", "\"%s\" is not an id (1..%d bytes of [a-z0-9._-])",
+                        show(buf, n->v.s.ptr, len), TL_ID_BYTES_MAX);
         return 0;
     case TL_FT_REG_NO:
         if (!tl_reg_no_valid(s, len))
-            return tl_fail(err, TL_EINVAL, "schema.reg_no", path,
-                           "\"%s\" is not a registration number (%d digits)",
-                           show(buf, n->v.s.ptr, len), TL_REG_NO_LEN);
+            return FAIL("schema.reg_no", "\"%s\" is not a registration number (%d digits)",
+                        show(buf, n->v.s.ptr, len), TL_REG_NO_LEN);
         return 0;
     case TL_FT_REGION:
         if (!tl_region_valid(s, len))
-            return tl_fail(err, TL_EINVAL, "schema.region", path,
-                           "\"%s\" is not a GB/T 2260 region code", show(buf, n->v.s.ptr, len));
+            return FAIL("schema.region", "\"%s\" is not a GB/T 2260 region code",
+                        show(buf, n->v.s.ptr, len));
         return 0;
     case TL_FT_DATE:
         if (!tl_date_valid(s, len))
-            return tl_fail(err, TL_EINVAL, "schema.date", path,
-                           "\"%s\" is not a date YYYY-MM-DD between %d and %d",
-                           show(buf, n->v.s.ptr, len), TL_DATE_YEAR_MIN, TL_DATE_YEAR_MAX);
+            return FAIL("schema.date", "\"%s\" is not a date YYYY-MM-DD between %d and %d",
+                        show(buf, n->v.s.ptr, len), TL_DATE_YEAR_MIN, TL_DATE_YEAR_MAX);
         return 0;
     case TL_FT_FEN:
         if (n->v.u > TL_AMOUNT_FEN_MAX)
-            return tl_fail(err, TL_EINVAL, "schema.amount_range", path,
-                           "%llu fen is above the limit of %llu fen",
-                           (unsigned long long)n->v.u, (unsigned long long)TL_AMOUNT_FEN_MAX);
+            return FAIL("schema.amount_range", "%llu fen is above the limit of %llu fen",
+                        (unsigned long long)n->v.u, (unsigned long long)TL_AMOUNT_FEN_MAX);
         if ((f->flags & TL_FIELD_POSITIVE) && n->v.u == 0)
-            return tl_fail(err, TL_EINVAL, "schema.amount_range", path,
-                           "must be at least 1 fen");
+            return FAIL("schema.amount_range", "must be at least 1 fen");
         return 0;
     case TL_FT_UINT:
         if (n->v.u < f->min || n->v.u > f->max)
-            return tl_fail(err, TL_EINVAL, "schema.range", path, "%llu is outside %llu..%llu",
-                           (unsigned long long)n->v.u, (unsigned long long)f->min,
-                           (unsigned long long)f->max);
+            return FAIL("schema.range", "%llu is outside %llu..%llu", (unsigned long long)n->v.u,
+                        (unsigned long long)f->min, (unsigned long long)f->max);
         return 0;
     case TL_FT_BOOL:
         return 0;
     case TL_FT_KEY:
         if (len != TL_SCHEMA_KEY_BYTES)
-            return tl_fail(err, TL_EINVAL, "schema.length", path,
-                           "a key is %d bytes, not %zu", TL_SCHEMA_KEY_BYTES, len);
+            return FAIL("schema.length", "a key is %d bytes, not %zu", TL_SCHEMA_KEY_BYTES, len);
         return 0;
     case TL_FT_CODE:
         if (tl_code_parse(f->codes, s, len) < 0)
-            return tl_fail(err, TL_EINVAL, "schema.code", path, "\"%s\" is not a %s code",
-                           show(buf, n->v.s.ptr, len), f->codes->name);
+            return FAIL("schema.code", "\"%s\" is not a %s code", show(buf, n->v.s.ptr, len),
+                        f->codes->name);
         return 0;
     case TL_FT_CREDIT_CODE:
         switch (tl_credit_code_check(s, len)) {
         case TL_CREDIT_CODE_OK: return 0;
         case TL_CREDIT_CODE_LENGTH:
-            return tl_fail(err, TL_EINVAL, "schema.credit_code", path,
-                           "a unified social credit code has %d characters, not %zu",
-                           TL_CREDIT_CODE_LEN, len);
+            return FAIL("schema.credit_code",
+                        "a unified social credit code has %d characters, not %zu",
+                        TL_CREDIT_CODE_LEN, len);
         case TL_CREDIT_CODE_ALPHABET:
-            return tl_fail(err, TL_EINVAL, "schema.credit_code", path,
-                           "\"%s\" has a character outside 0-9 and A-Y without I, O, S, V, Z",
-                           show(buf, n->v.s.ptr, len));
+            return FAIL("schema.credit_code",
+                        "\"%s\" has a character outside 0-9 and A-Y without I, O, S, V, Z",
+                        show(buf, n->v.s.ptr, len));
         case TL_CREDIT_CODE_CHECK:
-            return tl_fail(err, TL_EINVAL, "schema.credit_code", path,
-                           "\"%s\": the check character should be %c",
-                           show(buf, n->v.s.ptr, len), tl_credit_code_check_char(s));
+            return FAIL("schema.credit_code", "\"%s\": the check character should be %c",
+                        show(buf, n->v.s.ptr, len), tl_credit_code_check_char(s));
         }
-        return tl_fail(err, TL_EINVAL, "schema.credit_code", path, "invalid");
+        return FAIL("schema.credit_code", "invalid");
     case TL_FT_ORIGIN:
         if (!origin_valid(n->v.s.ptr, len))
-            return tl_fail(err, TL_EINVAL, "schema.origin", path,
-                           "the origin must be 1..%d printable ASCII bytes without space or '+'",
-                           TL_SCHEMA_ORIGIN_BYTES_MAX);
+            return FAIL("schema.origin",
+                        "the origin must be 1..%d printable ASCII bytes without space or '+'",
+                        TL_SCHEMA_ORIGIN_BYTES_MAX);
         return 0;
     }
-    return tl_fail(err, TL_EINVAL, "schema.internal", path, "field type %d has no check", f->type);
+    return FAIL("schema.internal", "field type %d has no check", f->type);
+#undef FAIL
 }
 
 static bool same_bytes(const tl_mp_node *a, const tl_mp_node *b)
@@ -454,44 +475,47 @@ static bool same_bytes(const tl_mp_node *a, const tl_mp_node *b)
 
 static int check_field(const tl_mp_doc *doc, uint32_t i, const tl_field_spec *f, tl_error *err)
 {
-    char path[PATH_BYTES];
-    field_path(path, f->name, -1);
     if (!(f->flags & TL_FIELD_ARRAY))
-        return check_value(doc, i, f, path, err);
+        return check_value(doc, i, f, -1, err);
 
+    char path[PATH_BYTES];
     const tl_mp_node *n = &doc->nodes[i];
     if (n->type != TL_MP_ARRAY)
-        return tl_fail(err, TL_EINVAL, "schema.type_mismatch", path,
+        return tl_fail(err, TL_EINVAL, "schema.type_mismatch", field_path(path, f->name, -1),
                        "expected array (of %s), got %s",
                        tl_field_type_name((tl_field_type)f->type), mp_type_name(n->type));
     if (n->count < f->min || n->count > f->max)
-        return tl_fail(err, TL_EINVAL, "schema.length", path,
+        return tl_fail(err, TL_EINVAL, "schema.length", field_path(path, f->name, -1),
                        "%u elements; must be %llu..%llu", n->count, (unsigned long long)f->min,
                        (unsigned long long)f->max);
     /* Elements are scalars (str or bin), so element k is node i + 1 + k; the count is at most
      * TL_SCHEMA_ACHIEVEMENTS_MAX, so the quadratic duplicate check stays small. */
     uint32_t c = tl_mp_first(i);
     for (uint32_t k = 0; k < n->count; k++, c = tl_mp_next(doc, c)) {
-        field_path(path, f->name, (long)k);
-        int rc = check_value(doc, c, f, path, err);
+        int rc = check_value(doc, c, f, (long)k, err);
         if (rc != 0)
             return rc;
         for (uint32_t prev = tl_mp_first(i); prev != c; prev = tl_mp_next(doc, prev))
             if (same_bytes(&doc->nodes[prev], &doc->nodes[c]))
-                return tl_fail(err, TL_EINVAL, "schema.duplicate", path,
-                               "repeats an earlier element");
+                return tl_fail(err, TL_EINVAL, "schema.duplicate",
+                               field_path(path, f->name, (long)k), "repeats an earlier element");
     }
     return 0;
 }
 
-static const tl_field_spec *find_field(const tl_event_spec *ev, const uint8_t *name, size_t len)
+/* The index in ev->fields of the field named by len bytes at name, or -1. Field names are
+ * not empty, and most differ from a key in the first byte, which is compared first because
+ * this runs for every key of every event. */
+static long find_field(const tl_event_spec *ev, const uint8_t *name, size_t len)
 {
+    if (len == 0)
+        return -1;
     for (size_t k = 0; k < ev->field_count; k++) {
-        const tl_field_spec *f = &ev->fields[k];
-        if (strlen(f->name) == len && memcmp(f->name, name, len) == 0)
-            return f;
+        const char *fn = ev->fields[k].name;
+        if ((uint8_t)fn[0] == name[0] && strlen(fn) == len && memcmp(fn, name, len) == 0)
+            return (long)k;
     }
-    return NULL;
+    return -1;
 }
 
 /* The node of a field already checked to be present and well-typed, or NULL. */
@@ -652,30 +676,32 @@ int tl_schema_check(const tl_mp_doc *body, uint32_t data_node, const char *type,
         return tl_fail(err, TL_EINVAL, "schema.type_mismatch", "data", "expected map, got %s",
                        mp_type_name(data->type));
 
-    /* Each present field, in key order. Keys are str (the parser guarantees it). */
+    /* Each present field, in key order. Keys are str (the parser guarantees it) and unique, so
+     * the required fields are those whose bit in present was never set. */
+    uint64_t present = 0;
     uint32_t k = tl_mp_first(data_node);
     for (uint32_t p = 0; p < data->count; p++) {
         const tl_mp_node *key = &body->nodes[k];
         uint32_t v = tl_mp_next(body, k);
-        const tl_field_spec *f = find_field(ev, key->v.s.ptr, key->v.s.len);
-        if (f == NULL) {
+        long fk = find_field(ev, key->v.s.ptr, key->v.s.len);
+        if (fk < 0) {
             char path[PATH_BYTES];
             snprintf(path, sizeof path, "data.%s", show(buf, key->v.s.ptr, key->v.s.len));
             return tl_fail(err, TL_EINVAL, "schema.unknown_field", path,
                            "%s has no field of this name", ev->type);
         }
-        int rc = check_field(body, v, f, err);
+        present |= 1ull << fk;
+        int rc = check_field(body, v, &ev->fields[fk], err);
         if (rc != 0)
             return rc;
         k = tl_mp_next(body, v);
     }
     for (size_t i = 0; i < ev->field_count; i++) {
         const tl_field_spec *f = &ev->fields[i];
-        if (!(f->flags & TL_FIELD_OPTIONAL) && tl_mp_map_get(body, data_node, f->name) == 0) {
+        if (!(f->flags & TL_FIELD_OPTIONAL) && !(present >> i & 1u)) {
             char path[PATH_BYTES];
-            field_path(path, f->name, -1);
-            return tl_fail(err, TL_EINVAL, "schema.required", path, "%s requires %s", ev->type,
-                           f->name);
+            return tl_fail(err, TL_EINVAL, "schema.required", field_path(path, f->name, -1),
+                           "%s requires %s", ev->type, f->name);
         }
     }
     int rc = check_cross(ev, body, data_node, err);

@@ -63,6 +63,7 @@ typedef struct tl_mp_doc {
     tl_mp_node *nodes; /* nodes[0] is the top-level object */
     uint32_t count;
     uint32_t cap;
+    bool borrowed; /* nodes is the caller's array (tl_mp_parse_into), not malloc'd */
 } tl_mp_doc;
 
 /* Parses and checks buf. On success doc owns a malloc'd node array: release it with
@@ -70,6 +71,13 @@ typedef struct tl_mp_doc {
  * holds nothing. */
 int tl_mp_parse(tl_mp_doc *doc, const uint8_t *buf, size_t len, const char *path_prefix,
                 tl_error *err) __attribute__((warn_unused_result));
+/* Like tl_mp_parse, but fills the caller's array of cap nodes first and allocates only for a
+ * document with more nodes, so a small document that is read and dropped (a record's outer
+ * array) costs no allocation. The array must outlive the document; tl_mp_doc_free still
+ * releases whatever was allocated. */
+int tl_mp_parse_into(tl_mp_doc *doc, tl_mp_node *nodes, uint32_t cap, const uint8_t *buf,
+                     size_t len, const char *path_prefix, tl_error *err)
+    __attribute__((warn_unused_result));
 void tl_mp_doc_free(tl_mp_doc *doc);
 
 /* Index of the value for key in the MAP node at index map, or 0 when absent (0 is never a

@@ -80,6 +80,50 @@ static void test_strings_and_bins(void **state)
     REJECT("a3eda080", "canonical.utf8", "");
     REJECT("a2e4b8", "canonical.utf8", "");
     REJECT("a4f4908080", "canonical.utf8", "");
+    /* ASCII is checked eight bytes at a time: multi-byte and bad bytes inside, after and at the
+     * edges of such runs */
+    ACCEPT("ac6162636465666768e4b8ad6a");           /* "abcdefgh中j" */
+    ACCEPT("abe4b8ad6162636465666768");             /* "中abcdefgh" */
+    REJECT("aa61626364656667686990", "canonical.utf8", "");  /* a lone continuation byte */
+    REJECT("a9616263646566676880", "canonical.utf8", "");    /* ... as the ninth byte */
+    REJECT("a961626364656667ff68", "canonical.utf8", "");    /* ... as the eighth */
+    REJECT("b26162636465666768696a6b6c6d6e6f70c0af", "canonical.utf8", ""); /* overlong */
+}
+
+/* Strict UTF-8 for three-byte sequences, straight from the definition (RFC 3629). */
+static bool reference_utf8_3(uint8_t a, uint8_t b, uint8_t c)
+{
+    if (a < 0xe0 || a > 0xef || (b & 0xc0) != 0x80 || (c & 0xc0) != 0x80)
+        return false;
+    uint32_t cp = (uint32_t)(a & 0x0f) << 12 | (uint32_t)(b & 0x3f) << 6 | (c & 0x3f);
+    return cp >= 0x800 && !(cp >= 0xd800 && cp <= 0xdfff);
+}
+
+/* Every three-byte string led by e0..ef, against the reference, alone and after ASCII. */
+static void test_utf8_three_bytes(void **state)
+{
+    (void)state;
+    for (unsigned a = 0xe0; a <= 0xef; a++)
+        for (unsigned b = 0x70; b <= 0xcf; b++)
+            for (unsigned c = 0x70; c <= 0xcf; c++) {
+                uint8_t buf[1 + 12] = {0xa3, (uint8_t)a, (uint8_t)b, (uint8_t)c};
+                uint8_t buf2[1 + 12] = {0xac, 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i',
+                                        (uint8_t)a, (uint8_t)b, (uint8_t)c};
+                bool want = reference_utf8_3((uint8_t)a, (uint8_t)b, (uint8_t)c);
+                tl_mp_doc doc;
+                tl_error err;
+                int rc = tl_mp_parse(&doc, buf, 4, "", &err);
+                if (rc == 0)
+                    tl_mp_doc_free(&doc);
+                if ((rc == 0) != want)
+                    fail_msg("%02x %02x %02x: %s", a, b, c, want ? "rejected" : "accepted");
+                rc = tl_mp_parse(&doc, buf2, sizeof buf2, "", &err);
+                if (rc == 0)
+                    tl_mp_doc_free(&doc);
+                if ((rc == 0) != want)
+                    fail_msg("after ASCII %02x %02x %02x: %s", a, b, c,
+                             want ? "rejected" : "accepted");
+            }
 }
 
 static void test_forbidden_types(void **state)
@@ -102,6 +146,8 @@ static void test_maps(void **state)
     ACCEPT("82a16101a2616202");       /* "a" < "ab": a prefix sorts first */
     REJECT("82a16201a16102", "canonical.key_order", "a");
     REJECT("82a16101a16102", "canonical.duplicate_key", "a");
+    REJECT("82a2616201a2616102", "canonical.key_order", "aa"); /* same first byte */
+    REJECT("82a2616101a2616102", "canonical.duplicate_key", "aa");
     REJECT("810101", "canonical.key_type", "");
     REJECT("de0001a16101", "canonical.shortest", "");
     /* the path names nested keys and array positions */
@@ -129,6 +175,53 @@ static void test_arrays_and_limits(void **state)
         strcat(deep, "91");
     strcat(deep, "01");
     REJECT(deep, "canonical.depth", "[0][0][0][0][0][0][0][0][0][0][0][0][0][0][0][0]");
+}
+
+/* The node array starts small and grows; documents of any size come out the same. */
+static void test_node_array_growth(void **state)
+{
+    (void)state;
+    for (uint32_t count = 0; count <= 300; count += 15) {
+        uint8_t buf[3 + 300];
+        buf[0] = 0xdc; /* array16, so every count below 16 is canonical only as a fixarray */
+        buf[1] = (uint8_t)(count >> 8);
+        buf[2] = (uint8_t)count;
+        for (uint32_t i = 0; i < count; i++)
+            buf[3 + i] = (uint8_t)(i & 0x7f);
+        const uint8_t *p = buf;
+        size_t len = 3 + count;
+        if (count < 16) {
+            buf[2] = (uint8_t)(0x90 | count);
+            p = buf + 2;
+            len = 1 + count;
+        }
+        /* malloc'd from the start, and starting in a caller's array of 16 nodes */
+        tl_mp_node scratch[16];
+        for (int into = 0; into < 2; into++) {
+            tl_mp_doc doc;
+            tl_error err;
+            if (into)
+                assert_int_equal(tl_mp_parse_into(&doc, scratch, 16, p, len, "", &err), 0);
+            else
+                assert_int_equal(tl_mp_parse(&doc, p, len, "", &err), 0);
+            assert_int_equal(doc.count, 1 + count);
+            assert_true((doc.nodes == scratch) == (into && 1 + count <= 16));
+            assert_int_equal(doc.nodes[0].count, count);
+            assert_int_equal(doc.nodes[0].end, 1 + count);
+            uint32_t c = tl_mp_first(0);
+            for (uint32_t i = 0; i < count; i++, c = tl_mp_next(&doc, c))
+                assert_int_equal(doc.nodes[c].v.u, i & 0x7f);
+            tl_mp_doc_free(&doc); /* frees only what was allocated (ASan checks) */
+        }
+    }
+    /* a failure after outgrowing the caller's array releases the allocation */
+    tl_mp_node scratch[4];
+    tl_mp_doc doc;
+    tl_error err;
+    static const uint8_t bad[] = {0x96, 1, 2, 3, 4, 5, 0xc0};
+    assert_int_equal(tl_mp_parse_into(&doc, scratch, 4, bad, sizeof bad, "", &err), TL_EINVAL);
+    assert_string_equal(err.rule, "canonical.nil");
+    assert_string_equal(err.path, "[5]");
 }
 
 static void test_writer_round_trip(void **state)
@@ -195,7 +288,8 @@ int main(void)
         cmocka_unit_test(test_integers),        cmocka_unit_test(test_strings_and_bins),
         cmocka_unit_test(test_forbidden_types), cmocka_unit_test(test_maps),
         cmocka_unit_test(test_arrays_and_limits), cmocka_unit_test(test_writer_round_trip),
-        cmocka_unit_test(test_random_inputs),
+        cmocka_unit_test(test_random_inputs),   cmocka_unit_test(test_node_array_growth),
+        cmocka_unit_test(test_utf8_three_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

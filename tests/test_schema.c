@@ -697,6 +697,31 @@ static void test_text_and_lengths(void **state)
     put_str(&d, "name", "Training \xe2\x81\xa6x\xe2\x81\xa9"); /* U+2066 isolate */
     REJECT(&d, "schema.text", "data.name");
 
+    /* Text is scanned eight bytes at a time: each forbidden character and each allowed
+     * character with the same lead byte, at every offset, among ASCII and among Chinese. */
+    static const struct {
+        const char *s;
+        bool ok;
+    } chars[] = {{"\n", false},           {"\x1f", false},         {"\x7f", false},
+                 {"\xc2\x85", false},     {"\xc2\xa0", true},      {"\xe2\x80\xa8", false},
+                 {"\xe2\x80\xae", false}, {"\xe2\x81\xa9", false}, {"\xe2\x80\x94", true},
+                 {"\xe2\x81\xaa", true},  {"\xe4\xb8\xad", true}, {" ", true}};
+    for (size_t c = 0; c < sizeof chars / sizeof chars[0]; c++)
+        for (int cjk = 0; cjk < 2; cjk++)
+            for (size_t at = 0; at <= 20; at++) {
+                char name[64] = "";
+                for (size_t k = 0; k < at; k += cjk ? 3 : 1)
+                    strcat(name, cjk ? "\xe5\xad\xa6" : "x"); /* 学 */
+                strcat(name, chars[c].s);
+                strcat(name, cjk ? "\xe5\xad\xa6\xe5\xad\xa6\xe5\xad\xa6" : "yyyyyyyyy");
+                example(&d, TL_EV_PARTICIPANT_REGISTERED);
+                put_str(&d, "name", name);
+                if (chars[c].ok)
+                    ACCEPT(&d);
+                else
+                    REJECT(&d, "schema.text", "data.name");
+            }
+
     example(&d, TL_EV_PARTICIPANT_REGISTERED);
     put_str(&d, "name", "");
     REJECT(&d, "schema.length", "data.name");
