@@ -15,9 +15,18 @@
  * `pending` counts envelopes not yet answered plus one guard held until every chunk has been
  * queued, so the job cannot complete while a worker is still walking it.
  *
+ * A small submission (at most INLINE_EVENTS_MAX envelopes, the one-event-per-request case) is
+ * prepared on the loop thread itself and queued straight to the sequencer: its verify takes
+ * ~40 us per event, less than the hand-off it saves (a condvar wake-up of a worker and a
+ * context switch each way on a busy machine), and the loops already spread over the cores.
+ * Large batches still go to the pool so that one of them keeps every core busy and a loop
+ * never stalls for milliseconds.
+ *
  * Limits: at most TL_API_INFLIGHT_BYTES_MAX of bodies in flight (beyond: 503 server.busy), and
  * at most TL_API_LEDGER_INFLIGHT_MAX events queued to the sequencer, so it never refuses one
- * of ours as busy; a worker waits for room instead (the loop never does).
+ * of ours as busy; a worker waits for room instead. The loop never waits: it prepares inline
+ * only while there is room, else it hands the job to the pool. Loops may overshoot the limit
+ * by INLINE_EVENTS_MAX each (they check, then add), still far below TL_QUEUE_EVENTS_MAX.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -28,6 +37,8 @@
 #include "api_internal.h"
 
 #define ROOM_WAIT_NS 200000L /* a worker's pause while the sequencer's queue is at our limit */
+#define INLINE_EVENTS_MAX 4u  /* submissions this small are prepared on the loop thread */
+_Static_assert(INLINE_EVENTS_MAX <= TL_API_CHUNK_EVENTS, "an inline submission is one chunk");
 
 typedef struct ingest_slot {
     ingest_job *job;
@@ -50,6 +61,7 @@ struct ingest_job {
     bool is_batch;
     ingest_slot *slots;
     size_t nchunks;
+    bool on_loop;      /* prepared and queued by the loop thread, which must not wait */
     size_t next_chunk; /* guarded by srv->pool_mu */
     pthread_mutex_t mu; /* guards submit_next, chunk_ready, chunk_events */
     size_t submit_next;
@@ -168,7 +180,8 @@ static void submit_ready(ingest_job *job)
                 pending_done(job);
                 continue;
             }
-            wait_for_room(s);
+            if (!job->on_loop)
+                wait_for_room(s);
             atomic_fetch_add(&s->ledger_inflight, 1);
             tl_error e;
             tl_error_clear(&e);
@@ -333,7 +346,15 @@ void api_ingest_start(api_req *rq, api_reply *rep)
     rq->loop->pending++;
     atomic_fetch_add_explicit(&s->metrics.submissions, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->metrics.envelopes, job->n, memory_order_relaxed);
+    rep->deferred = true;
 
+    job->on_loop = job->n <= INLINE_EVENTS_MAX &&
+                   atomic_load(&s->ledger_inflight) + job->n <= TL_API_LEDGER_INFLIGHT_MAX;
+    if (job->on_loop) { /* one chunk; the reply comes through the done list like any other */
+        prepare_chunk(job, 0);
+        submit_ready(job);
+        return;
+    }
     pthread_mutex_lock(&s->pool_mu);
     if (s->pool_tail)
         s->pool_tail->next = job;
@@ -346,7 +367,6 @@ void api_ingest_start(api_req *rq, api_reply *rep)
     else
         pthread_cond_signal(&s->pool_cv);
     pthread_mutex_unlock(&s->pool_mu);
-    rep->deferred = true;
 }
 
 /* One result object, without the closing brace. */
