@@ -28,19 +28,10 @@ static uint64_t be(const uint8_t *p, unsigned n)
     return v;
 }
 
-/* Reads one header. For scalars fills *v. For containers sets v->type and v->u = count. */
-static bool head(cur *c, pj_val *v)
+/* Reads one header, after the first byte b, for the forms head() leaves to it. */
+static bool head_slow(cur *c, uint8_t b, pj_val *v)
 {
-    if (!need(c, 1))
-        return false;
-    uint8_t b = *c->p++;
-    memset(v, 0, sizeof *v);
     unsigned n = 0;
-    if (b <= 0x7f) {
-        v->type = TL_MP_UINT;
-        v->u = b;
-        return true;
-    }
     if (b >= 0xe0) {
         v->type = TL_MP_INT;
         return true;
@@ -54,11 +45,6 @@ static bool head(cur *c, pj_val *v)
         v->type = TL_MP_ARRAY;
         v->u = b & 0x0f;
         return true;
-    }
-    if ((b & 0xe0) == 0xa0) {
-        v->type = TL_MP_STR;
-        n = b & 0x1f;
-        goto bytes;
     }
     switch (b) {
     case 0xc2:
@@ -133,6 +119,33 @@ bytes:
     v->len = n;
     c->p += n;
     return true;
+}
+
+/* Reads one header. For scalars fills *v. For containers sets v->type and v->u = count.
+ * Inline, with the forms most of a record is made of (short strings: the keys and most
+ * values; small uints) decided here, since a record has some forty headers. */
+static inline bool head(cur *c, pj_val *v)
+{
+    if (!need(c, 1))
+        return false;
+    uint8_t b = *c->p++;
+    *v = (pj_val){0};
+    if (b <= 0x7f) {
+        v->type = TL_MP_UINT;
+        v->u = b;
+        return true;
+    }
+    if ((b & 0xe0) == 0xa0) {
+        unsigned n = b & 0x1f;
+        if (!need(c, n))
+            return false;
+        v->type = TL_MP_STR;
+        v->p = c->p;
+        v->len = n;
+        c->p += n;
+        return true;
+    }
+    return head_slow(c, b, v);
 }
 
 /* Skips one whole value whose header was already read into v. */
@@ -241,16 +254,6 @@ int pj_decode(pj_event *ev, const uint8_t *rec, size_t len, tl_error *err)
     const tl_event_spec *spec = tl_schema_for_type((const char *)type, type_len);
     ev->type = spec != NULL ? (int)spec->id : -1;
     return 0;
-}
-
-int pj_code(const pj_event *ev, const char *name, const tl_codelist *list, int def)
-{
-    const uint8_t *p;
-    size_t n;
-    if (!pj_str(ev, name, &p, &n))
-        return def;
-    int c = tl_code_parse(list, (const char *)p, n);
-    return c < 0 ? def : c;
 }
 
 bool pj_date(const pj_event *ev, const char *name, int32_t *day)

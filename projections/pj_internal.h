@@ -56,7 +56,7 @@ static inline const pj_val *pj_field(const pj_event *ev, const char *name)
 {
     size_t n = strlen(name);
     for (uint32_t i = 0; i < ev->nfields; i++)
-        if (ev->f[i].klen == n && memcmp(ev->f[i].key, name, n) == 0)
+        if (ev->f[i].klen == n && ev->f[i].key[0] == (uint8_t)name[0] && memcmp(ev->f[i].key, name, n) == 0)
             return &ev->f[i].v;
     return NULL;
 }
@@ -82,7 +82,15 @@ static inline bool pj_bool(const pj_event *ev, const char *name, bool def)
     return v != NULL && v->type == TL_MP_BOOL ? v->b : def;
 }
 /* A code field parsed against list; def when absent or unknown. */
-int pj_code(const pj_event *ev, const char *name, const tl_codelist *list, int def);
+static inline int pj_code(const pj_event *ev, const char *name, const tl_codelist *list, int def)
+{
+    const uint8_t *p;
+    size_t n;
+    if (!pj_str(ev, name, &p, &n))
+        return def;
+    int c = tl_code_parse(list, (const char *)p, n);
+    return c < 0 ? def : c;
+}
 /* A date field as a day number; false when absent or invalid. */
 bool pj_date(const pj_event *ev, const char *name, int32_t *day);
 /* The part of the stream after the first '/', e.g. the reg_no of contract/<reg_no>. */

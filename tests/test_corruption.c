@@ -229,9 +229,17 @@ static int setup(void **state)
         assert_int_equal(tl_test_append(t.l, &t.registry, json, &res), 0);
     }
     snapshot(t.l, &f->p);
-    tl_ledger_close(t.l); /* writes the final checkpoint into the WAL */
+    /* The fixture is the image of a crash at this point (every append was synced to the WAL):
+     * a clean close flushes the memtables, and test_record_in_wal needs the last
+     * FIXTURE_WAL_EVENTS only in the WAL. */
+    char *crashed = tl_test_tmpdir("corrupt-crashed");
+    copy_tree(t.dir, crashed);
+    tl_ledger_close(t.l);
     t.l = NULL;
-    /* the last checkpoint (written at close) is part of what must be served */
+    tl_test_rmdir(t.dir);
+    free(t.dir);
+    t.dir = crashed;
+    /* whatever checkpoints the image holds are part of what must be served */
     tl_ledger *l;
     tl_error err;
     assert_int_equal(tl_ledger_open(&l, t.dir, &(tl_ledger_options){.mode = TL_OPEN_READ_ONLY}, &err), 0);
