@@ -8,19 +8,26 @@
  *   views/           projection state (owned by projections/, a separate RocksDB)
  *
  * Column families of db/ (all keys big-endian so that byte order is numeric order):
- *   default      meta: "format" -> "techledger/1", "origin" -> origin, "admin" -> public key
+ *   default      meta: "format" -> "techledger/1", "origin" -> origin, "admin" -> public key,
+ *                "merkle_level_min" -> one byte, the lowest level of the merkle family (below)
  *   records      seq (8) -> record bytes, exactly as hashed and exported (FORMAT.md section 5)
+ *                (stored uncompressed: see configure)
  *   streams      stream || 0x00 || version (8) -> seq (8) for every version of a stream but
  *                its latest, whose seq is kept with the stream head (below); streams never
  *                contain 0x00
  *   merkle       level (1) || index (8) -> hash (32): every complete aligned subtree of
- *                2^MERKLE_STORED_LEVEL_MIN or more leaves (RFC 6962; see merkle.c). Smaller
- *                subtrees are recomputed from their records when a proof needs them (records
- *                of the leaf's aligned block of 2^MERKLE_STORED_LEVEL_MIN, and of the block
- *                at the tree's right edge), which saves nearly one write and 41 bytes per
- *                record. Readers keep the levels >= MERKLE_CACHED_LEVEL_MIN in memory (n/128
- *                hashes, copied when a proof first needs them; see merkle_upper); a root or
- *                proof reads the rest of its nodes with one multi-get per column family.
+ *                2^L or more leaves (RFC 6962; see merkle.c), L being the ledger's
+ *                "merkle_level_min". Smaller subtrees are recomputed from their records when a
+ *                proof needs them (a leaf's neighbours in its aligned block of 2^L, and the
+ *                block at the tree's right edge). Ledgers are created with L = 2
+ *                (MERKLE_STORED_LEVEL_MIN): 1/4 + 1/8 more nodes per record than L = 4 (15-20
+ *                bytes of disk and about half a microsecond of the writer's time), and in
+ *                exchange an inclusion proof reads and hashes at most 3 records instead of 15.
+ *                Ledgers written before the key existed have none and L = 4; they keep it,
+ *                since both sides of the tree follow the ledger's own L. Readers keep the
+ *                levels >= MERKLE_CACHED_LEVEL_MIN in memory (n/128 hashes, copied when a
+ *                proof first needs them; see merkle_upper); a root or proof reads the rest of
+ *                its nodes with one multi-get per column family.
  *   state        the sequencer's state (tl_state.h): idempotency index, stream heads, key
  *                registry and whatever the domain rules keep. A stream head is stored as
  *                version (8) || seq (8), the seq of that latest version: most streams have
@@ -77,11 +84,14 @@
 
 #define FORMAT_TAG "techledger/1"
 #define DB_CREATING_NAME "db.creating" /* db/ while tl_ledger_create builds it */
-#define MERKLE_STORED_LEVEL_MIN 4u
+#define MERKLE_STORED_LEVEL_MIN 2u /* L of a new ledger (see the merkle family above) */
+#define MERKLE_STORED_LEVEL_MIN_LEGACY 4u /* L of a ledger without "merkle_level_min" */
+#define MERKLE_RECOMPUTED_LEVELS_MAX 4u /* the largest L this code reads and writes */
 #define MERKLE_CACHED_LEVEL_MIN 8u
 #define DEFAULT_CACHE_BYTES (64u << 20)
 #define CHECKPOINT_FAILURE_LOG_MS 60000u /* failed checkpoints are logged at most this often */
 #define HEAD_BYTES 16u /* a stored stream head: version (8) || seq (8) */
+#define WAKE_EVENTS_COMMITTING 8u /* queued events that wake the writer during a commit */
 
 enum { CF_DEFAULT, CF_RECORDS, CF_STREAMS, CF_MERKLE, CF_STATE, CF_CHECKPOINTS, CF_COUNT };
 static const char *const cf_names[CF_COUNT] = {"default", "records", "streams",
@@ -129,10 +139,12 @@ struct tl_ledger {
     void *clock_ctx;
     uint32_t cp_every_records;
     uint32_t cp_every_ms;
+    unsigned stored_level_min; /* the ledger's L: its merkle family holds levels >= L */
 
     rocksdb_t *db;
     rocksdb_options_t *opts;
     rocksdb_options_t *state_opts; /* the state CF: point lookups, many of them misses */
+    rocksdb_options_t *records_opts; /* the records CF: not compressed */
     rocksdb_block_based_table_options_t *table;
     rocksdb_cache_t *cache;
     rocksdb_column_family_handle_t *cf[CF_COUNT];
@@ -401,6 +413,12 @@ static void configure(tl_ledger *l, const tl_ledger_options *opt)
     l->state_opts = rocksdb_options_create_copy(l->opts);
     rocksdb_options_set_memtable_prefix_bloom_size_ratio(l->state_opts, 0.1);
     rocksdb_options_set_memtable_whole_key_filtering(l->state_opts, 1);
+    /* Records are signed msgpack; LZ4 halves them (0.52x at 1M records), but every scan and
+     * every point read then decompresses whole blocks: a quarter of the instructions a rebuild
+     * spends reading the log. Stored plain, the ledger's files take 1.2x the raw record bytes
+     * (0.7x with LZ4; the target is at most 1.5x). */
+    l->records_opts = rocksdb_options_create_copy(l->opts);
+    rocksdb_options_set_compression(l->records_opts, rocksdb_no_compression);
     l->wsync = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(l->wsync, 1);
     l->ropts = rocksdb_readoptions_create();
@@ -541,7 +559,7 @@ static int open_db(tl_ledger *l, bool create, tl_error *err)
     const rocksdb_options_t *cfopts[CF_COUNT];
     for (int i = 0; i < CF_COUNT; i++) {
         names[i] = cf_names[i];
-        cfopts[i] = i == CF_STATE ? l->state_opts : l->opts;
+        cfopts[i] = i == CF_STATE ? l->state_opts : i == CF_RECORDS ? l->records_opts : l->opts;
     }
     char *dberr = NULL;
     int rc = 0;
@@ -664,6 +682,20 @@ static int load_meta(tl_ledger *l, tl_error *err)
     }
     memcpy(l->admin, v, n);
     rocksdb_free(v);
+
+    char *dberr = NULL;
+    v = rocksdb_get_cf(l->db, l->ropts, l->cf[CF_DEFAULT], "merkle_level_min", 16, &n, &dberr);
+    if (dberr != NULL)
+        return db_fail(err, &dberr, "cannot read ledger metadata");
+    l->stored_level_min = MERKLE_STORED_LEVEL_MIN_LEGACY;
+    if (v != NULL) {
+        ok = n == 1 && (uint8_t)v[0] <= MERKLE_RECOMPUTED_LEVELS_MAX;
+        if (ok)
+            l->stored_level_min = (uint8_t)v[0];
+        rocksdb_free(v);
+        if (!ok)
+            return tl_fail(err, TL_ECORRUPT, "ledger.meta", "", "bad merkle_level_min");
+    }
     return 0;
 }
 
@@ -857,7 +889,7 @@ static int middle_get(tl_ledger *l, const tl_merkle_node *nodes, size_t n, uint8
 {
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
-        m += nodes[i].level >= MERKLE_STORED_LEVEL_MIN && nodes[i].level < MERKLE_CACHED_LEVEL_MIN;
+        m += nodes[i].level >= l->stored_level_min && nodes[i].level < MERKLE_CACHED_LEVEL_MIN;
     if (m == 0)
         return 0;
     multi_get g = {0};
@@ -866,14 +898,14 @@ static int middle_get(tl_ledger *l, const tl_merkle_node *nodes, size_t n, uint8
         return rc;
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (nodes[i].level >= MERKLE_STORED_LEVEL_MIN && nodes[i].level < MERKLE_CACHED_LEVEL_MIN) {
+        if (nodes[i].level >= l->stored_level_min && nodes[i].level < MERKLE_CACHED_LEVEL_MIN) {
             node_key(g.keys[k], nodes[i].level, nodes[i].index);
             g.key_lens[k++] = 9;
         }
     multi_get_run(l, CF_MERKLE, &g);
     k = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (nodes[i].level < MERKLE_STORED_LEVEL_MIN || nodes[i].level >= MERKLE_CACHED_LEVEL_MIN)
+        if (nodes[i].level < l->stored_level_min || nodes[i].level >= MERKLE_CACHED_LEVEL_MIN)
             continue;
         size_t len;
         const char *v = multi_get_value(&g, k++, &len, &rc, "cannot read a Merkle node", err);
@@ -886,14 +918,14 @@ static int middle_get(tl_ledger *l, const tl_merkle_node *nodes, size_t n, uint8
     return rc;
 }
 
-/* Nodes below MERKLE_STORED_LEVEL_MIN among nodes[0..n), into out: each hashed from the records
+/* Nodes below the ledger's L among nodes[0..n), into out: each hashed from the records
  * it covers, all the records read with one multi-get (a proof's small nodes are mostly
  * neighbours, in the same block or two). */
 static int small_get(tl_ledger *l, const tl_merkle_node *nodes, size_t n, uint8_t (*out)[TL_HASH_BYTES], tl_error *err)
 {
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
-        if (nodes[i].level < MERKLE_STORED_LEVEL_MIN)
+        if (nodes[i].level < l->stored_level_min)
             m += (size_t)1 << nodes[i].level;
     if (m == 0)
         return 0;
@@ -903,7 +935,7 @@ static int small_get(tl_ledger *l, const tl_merkle_node *nodes, size_t n, uint8_
         return rc;
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (nodes[i].level < MERKLE_STORED_LEVEL_MIN)
+        if (nodes[i].level < l->stored_level_min)
             for (uint64_t s = nodes[i].index << nodes[i].level, e = s + (UINT64_C(1) << nodes[i].level); s < e; s++) {
                 seq_key(g.keys[k], s);
                 g.key_lens[k++] = 8;
@@ -911,10 +943,10 @@ static int small_get(tl_ledger *l, const tl_merkle_node *nodes, size_t n, uint8_
     multi_get_run(l, CF_RECORDS, &g);
     k = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (nodes[i].level >= MERKLE_STORED_LEVEL_MIN)
+        if (nodes[i].level >= l->stored_level_min)
             continue;
         /* the leaves, then pairs folded level by level */
-        uint8_t h[1u << (MERKLE_STORED_LEVEL_MIN - 1)][TL_HASH_BYTES];
+        uint8_t h[1u << (MERKLE_RECOMPUTED_LEVELS_MAX - 1)][TL_HASH_BYTES];
         size_t width = (size_t)1 << nodes[i].level;
         for (size_t j = 0; rc == 0 && j < width; j++) {
             size_t len;
@@ -1008,6 +1040,8 @@ static void free_ledger(tl_ledger *l)
         rocksdb_options_destroy(l->opts);
     if (l->state_opts)
         rocksdb_options_destroy(l->state_opts);
+    if (l->records_opts)
+        rocksdb_options_destroy(l->records_opts);
     if (l->table)
         rocksdb_block_based_options_destroy(l->table);
     if (l->cache)
@@ -1220,6 +1254,8 @@ int tl_ledger_create(const char *dir, const char *origin, const tl_keypair *admi
     rocksdb_writebatch_put_cf(wb, l->cf[CF_DEFAULT], "format", 6, FORMAT_TAG, strlen(FORMAT_TAG));
     rocksdb_writebatch_put_cf(wb, l->cf[CF_DEFAULT], "origin", 6, origin, olen);
     rocksdb_writebatch_put_cf(wb, l->cf[CF_DEFAULT], "admin", 5, (const char *)admin->pk, TL_PUBKEY_BYTES);
+    const char level_min = (char)MERKLE_STORED_LEVEL_MIN;
+    rocksdb_writebatch_put_cf(wb, l->cf[CF_DEFAULT], "merkle_level_min", 16, &level_min, 1);
     char *dberr = NULL;
     rocksdb_write(l->db, l->wsync, wb, &dberr);
     rocksdb_writebatch_destroy(wb);
@@ -1376,7 +1412,7 @@ void tl_ledger_unlisten(tl_ledger *l, int handle)
 static void emit_node(void *ctx, unsigned level, uint64_t index, const uint8_t hash[TL_HASH_BYTES])
 {
     tl_ledger *l = ctx;
-    if (level < MERKLE_STORED_LEVEL_MIN)
+    if (level < l->stored_level_min)
         return; /* recomputed from records (see the layout above) */
     uint8_t key[9];
     key[0] = (uint8_t)level;
@@ -1888,6 +1924,24 @@ void tl_ledger_close(tl_ledger *l)
         pthread_mutex_unlock(&l->mu);
         pthread_join(l->writer, NULL);
     }
+    if (l->mode == TL_OPEN_WRITE && l->db != NULL) {
+        /* Every later open (a reader, a secondary, `rebuild`, the next writer) replays whatever
+         * WAL is left into memtables first: up to max_total_wal_size, 1.5 G instructions at 1M
+         * records. Flushing here leaves an empty WAL behind a clean stop. A failed flush (a
+         * full disk) loses nothing: the WAL still holds every record and the next open replays
+         * it, as after a crash. */
+        rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+        rocksdb_flushoptions_set_wait(fo, 1);
+        for (int i = 0; i < CF_COUNT; i++) {
+            char *dberr = NULL;
+            rocksdb_flush_cf(l->db, fo, l->cf[i], &dberr);
+            if (dberr != NULL) {
+                rocksdb_free(dberr);
+                break;
+            }
+        }
+        rocksdb_flushoptions_destroy(fo);
+    }
     free_ledger(l);
 }
 
@@ -1918,6 +1972,9 @@ int tl_ledger_read(tl_ledger *l, uint64_t seq, tl_buf *out, tl_error *err)
     return rc == 0 ? 0 : tl_fail(err, rc, "memory", "", "out of memory");
 }
 
+/* Records a scan must span to bypass the block cache: some thousands of blocks. */
+#define SCAN_UNCACHED_RECORDS 65536u
+
 int tl_ledger_scan(tl_ledger *l, uint64_t from, uint64_t to, tl_record_fn fn, void *ctx, tl_error *err)
 {
     uint64_t size = atomic_load(&l->size);
@@ -1931,6 +1988,12 @@ int tl_ledger_scan(tl_ledger *l, uint64_t from, uint64_t to, tl_record_fn fn, vo
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)hi, 8); /* hi outlives the iterator */
     rocksdb_readoptions_set_readahead_size(ro, 1u << 20);
+    /* A long scan (a rebuild, an export, an audit) reads each block once: putting it in the
+     * block cache costs a copy and an insert per block and evicts the blocks the sequencer and
+     * the proofs keep hot. Short scans (followers at the tail) keep using the cache, where
+     * their blocks are read again and again. */
+    if (to - from >= SCAN_UNCACHED_RECORDS)
+        rocksdb_readoptions_set_fill_cache(ro, 0);
     rocksdb_iterator_t *it = rocksdb_create_iterator_cf(l->db, ro, l->cf[CF_RECORDS]);
     int rc = 0;
     uint64_t expect = from;
@@ -2115,9 +2178,9 @@ int tl_ledger_merkle_node(tl_ledger *l, unsigned level, uint64_t index, uint8_t 
     if (level >= TL_MERKLE_LEVELS || index >= (size >> level))
         return tl_fail(err, TL_EINVAL, "merkle.node", "", "no complete node (level %u, index %" PRIu64
                        ") in a tree of %" PRIu64, level, index, size);
-    if (level < MERKLE_STORED_LEVEL_MIN)
+    if (level < l->stored_level_min)
         return tl_fail(err, TL_ENOTFOUND, "merkle.not_stored", "", "nodes below level %u are not stored",
-                       MERKLE_STORED_LEVEL_MIN);
+                       l->stored_level_min);
     return stored_node(l, level, index, out, err);
 }
 

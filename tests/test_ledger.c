@@ -577,6 +577,186 @@ static void test_concurrent_group_commit(void **state)
     tl_test_ledger_destroy(&t);
 }
 
+/* Events that depend on each other, from many submitters at once: a group commit often holds
+ * an event together with the one it depends on, or lands right behind it. Each submitter
+ * queues, for each of its contracts and without waiting, the registration, an amendment
+ * expecting version 1, the registration again (an idempotent resubmission) and an amendment
+ * expecting version 2: wherever the group boundaries fall, each event must see the ones
+ * queued before it. Half the submitters instead wait for each answer before sending the next
+ * event, which puts the next event in the group right after its predecessor's. (Also the test
+ * a pipelined sequencer, judging a group while the one before it is written, must pass.) */
+enum { PIPE_THREADS = 8, PIPE_CONTRACTS = 40, PIPE_STEPS = 4 };
+
+typedef struct pipe_slot {
+    struct pipe_submitter *s;
+    tl_append_result res;
+} pipe_slot;
+
+typedef struct pipe_submitter {
+    tl_test_ledger *t;
+    int index;
+    bool wait_each;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int answered;
+    pipe_slot slot[PIPE_CONTRACTS][PIPE_STEPS];
+} pipe_submitter;
+
+static void pipe_answer(void *ctx, const tl_append_result *res)
+{
+    pipe_slot *slot = ctx;
+    pipe_submitter *s = slot->s;
+    pthread_mutex_lock(&s->mu);
+    slot->res = *res;
+    s->answered++;
+    pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void pipe_wait(pipe_submitter *s, int answered)
+{
+    pthread_mutex_lock(&s->mu);
+    while (s->answered < answered)
+        pthread_cond_wait(&s->cv, &s->mu);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static bool holds(const uint8_t *p, size_t n, const char *text)
+{
+    size_t k = strlen(text);
+    for (size_t i = 0; i + k <= n; i++)
+        if (memcmp(p + i, text, k) == 0)
+            return true;
+    return false;
+}
+
+static void pipe_reg_no(char out[32], int thread, int contract)
+{
+    snprintf(out, 32, "2024%04d%08d", thread, contract);
+}
+
+static void *pipe_submit(void *arg)
+{
+    pipe_submitter *s = arg;
+    int sent = 0;
+    for (int c = 0; c < PIPE_CONTRACTS; c++) {
+        char reg[32], registration[2048], json[2048];
+        pipe_reg_no(reg, s->index, c);
+        tl_test_contract_json(registration, sizeof registration, reg, 100, 50, "2024-01-02");
+        tl_buf reg_env;
+        tl_test_envelope(&reg_env, &s->t->registry, registration);
+        for (int step = 0; step < PIPE_STEPS; step++) {
+            tl_buf env;
+            if (step == 0 || step == 2) { /* the same signed bytes, so the same event id */
+                tl_buf_init(&env);
+                assert_int_equal(tl_buf_append(&env, reg_env.data, reg_env.len), 0);
+            } else {
+                snprintf(json, sizeof json,
+                         "{\"type\":\"contract.amended\",\"stream\":\"contract/%s\",\"expect\":%d,"
+                         "\"data\":{\"total_fen\":%d,\"tech_fen\":50,\"amended_on\":\"2024-02-03\","
+                         "\"reason\":\"scope extended\"}}",
+                         reg, step == 1 ? 1 : 2, 200 + step);
+                tl_test_envelope(&env, &s->t->registry, json);
+            }
+            tl_event ev;
+            tl_error err;
+            assert_int_equal(tl_event_prepare(&ev, env.data, env.len, &err), 0);
+            tl_buf_free(&env);
+            s->slot[c][step].s = s;
+            assert_int_equal(tl_ledger_submit(s->t->l, &ev, pipe_answer, &s->slot[c][step], &err), 0);
+            if (s->wait_each)
+                pipe_wait(s, ++sent);
+            else
+                sent++;
+        }
+        tl_buf_free(&reg_env);
+    }
+    pipe_wait(s, sent);
+    return NULL;
+}
+
+static void test_concurrent_dependent_events(void **state)
+{
+    (void)state;
+    tl_test_ledger t;
+    tl_test_ledger_create(&t, "pipeline");
+    uint64_t start = tl_ledger_size(t.l);
+    static pipe_submitter s[PIPE_THREADS];
+    pthread_t th[PIPE_THREADS];
+    tl_ledger_stats before, after;
+    tl_ledger_get_stats(t.l, &before);
+    for (int i = 0; i < PIPE_THREADS; i++) {
+        memset(&s[i], 0, sizeof s[i]);
+        s[i].t = &t;
+        s[i].index = i;
+        s[i].wait_each = i % 2 == 1;
+        pthread_mutex_init(&s[i].mu, NULL);
+        pthread_cond_init(&s[i].cv, NULL);
+        pthread_create(&th[i], NULL, pipe_submit, &s[i]);
+    }
+    for (int i = 0; i < PIPE_THREADS; i++)
+        pthread_join(th[i], NULL);
+    tl_ledger_get_stats(t.l, &after);
+    const uint64_t created = PIPE_THREADS * PIPE_CONTRACTS * 3;
+    assert_int_equal(tl_ledger_size(t.l), start + created);
+    assert_int_equal(after.appended - before.appended, created);
+    assert_int_equal(after.duplicates - before.duplicates, PIPE_THREADS * PIPE_CONTRACTS);
+    assert_true(after.commits - before.commits > 1);
+
+    /* Every answer as expected, every seq distinct and every record what was answered. */
+    uint8_t *seen = calloc(created, 1);
+    assert_non_null(seen);
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < PIPE_THREADS; i++) {
+            for (int c = 0; c < PIPE_CONTRACTS; c++) {
+                const tl_append_result *r;
+                char stream[64], reg[32];
+                pipe_reg_no(reg, i, c);
+                snprintf(stream, sizeof stream, "contract/%s", reg);
+                const int version_of[PIPE_STEPS] = {1, 2, 1, 3};
+                for (int step = 0; step < PIPE_STEPS; step++) {
+                    r = &s[i].slot[c][step].res;
+                    if (pass == 0) {
+                        assert_int_equal(r->status, step == 2 ? TL_APPEND_DUPLICATE : TL_APPEND_CREATED);
+                        assert_int_equal(r->version, version_of[step]);
+                        assert_string_equal(r->stream, stream);
+                    }
+                    if (step == 2) {
+                        assert_int_equal(r->seq, s[i].slot[c][0].res.seq);
+                        continue;
+                    }
+                    assert_true(r->seq >= start && r->seq < start + created);
+                    if (pass == 0) {
+                        assert_int_equal(seen[r->seq - start], 0);
+                        seen[r->seq - start] = 1;
+                    }
+                    tl_buf rec;
+                    tl_buf_init(&rec);
+                    tl_error err;
+                    tl_record d;
+                    assert_int_equal(tl_ledger_read(t.l, r->seq, &rec, &err), 0);
+                    assert_int_equal(tl_record_decode(&d, rec.data, rec.len, &err), 0);
+                    assert_int_equal(d.version, (uint64_t)version_of[step]);
+                    assert_true(holds(d.body, d.body_len, stream));
+                    tl_buf_free(&rec);
+                }
+                uint64_t version;
+                tl_error err;
+                assert_int_equal(tl_ledger_stream_version(t.l, stream, strlen(stream), &version, &err), 0);
+                assert_int_equal(version, 3);
+            }
+        }
+        if (pass == 0)
+            tl_test_ledger_reopen(&t); /* the same after a reopen: the state went to disk as judged */
+    }
+    free(seen);
+    for (int i = 0; i < PIPE_THREADS; i++) {
+        pthread_mutex_destroy(&s[i].mu);
+        pthread_cond_destroy(&s[i].cv);
+    }
+    tl_test_ledger_destroy(&t);
+}
+
 static void test_submission_split(void **state)
 {
     (void)state;
@@ -695,6 +875,7 @@ int main(void)
         cmocka_unit_test(test_signatures_and_keys),
         cmocka_unit_test(test_reopen_keeps_everything),
         cmocka_unit_test(test_concurrent_group_commit),
+        cmocka_unit_test(test_concurrent_dependent_events),
         cmocka_unit_test(test_submission_split),
         cmocka_unit_test(test_proofs_from_store),
     };

@@ -840,40 +840,109 @@ static void check_ledger_proofs(tl_ledger *l, const uint8_t (*leaves)[TL_HASH_BY
     free(roots);
 }
 
-static void delete_node(const char *dir, unsigned level, uint64_t index)
+/* A ledger's RocksDB opened directly, to damage it or rewrite it into an older layout. */
+typedef struct raw_db {
+    rocksdb_t *db;
+    rocksdb_options_t *opts;
+    rocksdb_writeoptions_t *w;
+    char **names;
+    size_t ncf;
+    rocksdb_column_family_handle_t *cf[8];
+} raw_db;
+
+static void raw_open(raw_db *x, const char *dir)
 {
     char path[1200];
     snprintf(path, sizeof path, "%s/db", dir);
     char *e = NULL;
-    size_t ncf = 0;
-    rocksdb_options_t *opts = rocksdb_options_create();
-    char **names = rocksdb_list_column_families(opts, path, &ncf, &e);
+    x->opts = rocksdb_options_create();
+    x->names = rocksdb_list_column_families(x->opts, path, &x->ncf, &e);
     assert_null(e);
-    assert_true(ncf <= 8);
+    assert_true(x->ncf <= 8);
     const rocksdb_options_t *o[8];
-    rocksdb_column_family_handle_t *cf[8];
-    for (size_t i = 0; i < ncf; i++)
-        o[i] = opts;
-    rocksdb_t *db = rocksdb_open_column_families(opts, path, (int)ncf,
-                                                 (const char *const *)names, o, cf, &e);
+    for (size_t i = 0; i < x->ncf; i++)
+        o[i] = x->opts;
+    x->db = rocksdb_open_column_families(x->opts, path, (int)x->ncf, (const char *const *)x->names, o, x->cf, &e);
     assert_null(e);
-    size_t merkle = ncf;
-    for (size_t i = 0; i < ncf; i++)
-        if (strcmp(names[i], "merkle") == 0)
-            merkle = i;
-    assert_true(merkle < ncf);
-    uint8_t key[9] = {(uint8_t)level};
+    x->w = rocksdb_writeoptions_create();
+}
+
+static rocksdb_column_family_handle_t *raw_cf(raw_db *x, const char *name)
+{
+    for (size_t i = 0; i < x->ncf; i++)
+        if (strcmp(x->names[i], name) == 0)
+            return x->cf[i];
+    fail_msg("no column family %s", name);
+    return NULL;
+}
+
+static void raw_close(raw_db *x)
+{
+    rocksdb_writeoptions_destroy(x->w);
+    for (size_t i = 0; i < x->ncf; i++)
+        rocksdb_column_family_handle_destroy(x->cf[i]);
+    rocksdb_close(x->db);
+    rocksdb_list_column_families_destroy(x->names, x->ncf);
+    rocksdb_options_destroy(x->opts);
+}
+
+static void node_key(uint8_t key[9], unsigned level, uint64_t index)
+{
+    key[0] = (uint8_t)level;
     for (int i = 0; i < 8; i++)
         key[1 + i] = (uint8_t)(index >> (56 - 8 * i));
-    rocksdb_writeoptions_t *w = rocksdb_writeoptions_create();
-    rocksdb_delete_cf(db, w, cf[merkle], (const char *)key, sizeof key, &e);
+}
+
+static void delete_node(const char *dir, unsigned level, uint64_t index)
+{
+    raw_db x;
+    raw_open(&x, dir);
+    uint8_t key[9];
+    node_key(key, level, index);
+    char *e = NULL;
+    rocksdb_delete_cf(x.db, x.w, raw_cf(&x, "merkle"), (const char *)key, sizeof key, &e);
     assert_null(e);
-    rocksdb_writeoptions_destroy(w);
-    for (size_t i = 0; i < ncf; i++)
-        rocksdb_column_family_handle_destroy(cf[i]);
-    rocksdb_close(db);
-    rocksdb_list_column_families_destroy(names, ncf);
-    rocksdb_options_destroy(opts);
+    raw_close(&x);
+}
+
+/* The stored nodes of each level below 8 (count[level]); with drop_below, deletes those of
+ * the levels below it as it goes. */
+static void scan_nodes(const char *dir, unsigned count[8], unsigned drop_below)
+{
+    raw_db x;
+    raw_open(&x, dir);
+    memset(count, 0, 8 * sizeof count[0]);
+    rocksdb_readoptions_t *r = rocksdb_readoptions_create();
+    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(x.db, r, raw_cf(&x, "merkle"));
+    for (rocksdb_iter_seek_to_first(it); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+        size_t klen;
+        const char *k = rocksdb_iter_key(it, &klen);
+        assert_int_equal(klen, 9);
+        unsigned level = (uint8_t)k[0];
+        if (level < 8)
+            count[level]++;
+        char *e = NULL;
+        if (level < drop_below)
+            rocksdb_delete_cf(x.db, x.w, raw_cf(&x, "merkle"), k, klen, &e);
+        assert_null(e);
+    }
+    rocksdb_iter_destroy(it);
+    rocksdb_readoptions_destroy(r);
+    raw_close(&x);
+}
+
+/* Sets the ledger's merkle_level_min meta value (NULL: deletes it, as before the key existed). */
+static void set_level_min(const char *dir, const char *val)
+{
+    raw_db x;
+    raw_open(&x, dir);
+    char *e = NULL;
+    if (val == NULL)
+        rocksdb_delete_cf(x.db, x.w, raw_cf(&x, "default"), "merkle_level_min", 16, &e);
+    else
+        rocksdb_put_cf(x.db, x.w, raw_cf(&x, "default"), "merkle_level_min", 16, val, strlen(val), &e);
+    assert_null(e);
+    raw_close(&x);
 }
 
 static void test_ledger_node_store(void **state)
@@ -887,12 +956,22 @@ static void test_ledger_node_store(void **state)
     check_ledger_proofs(t.l, (const uint8_t(*)[TL_HASH_BYTES])leaves, 300);
     leaves = grow_ledger(&t, 530, leaves);
     check_ledger_proofs(t.l, (const uint8_t(*)[TL_HASH_BYTES])leaves, 530);
+    /* A new ledger stores the subtrees of 4 leaves and up, and recomputes smaller ones. */
+    tl_error err;
+    uint8_t node[TL_HASH_BYTES], want[TL_HASH_BYTES];
+    assert_int_equal(tl_ledger_merkle_node(t.l, 2, 131, node, &err), 0);
+    ref_mth(want, (const uint8_t(*)[TL_HASH_BYTES])leaves + 524, 4);
+    assert_memory_equal(node, want, TL_HASH_BYTES);
+    assert_int_equal(tl_ledger_merkle_node(t.l, 1, 0, node, &err), TL_ENOTFOUND);
 
     /* A reader of its own, starting with nothing in memory. */
     tl_ledger_close(t.l);
     t.l = NULL;
+    unsigned count[8];
+    scan_nodes(t.dir, count, 0);
+    for (unsigned level = 0; level < 8; level++)
+        assert_int_equal(count[level], level < 2 ? 0 : 530u >> level);
     tl_ledger *r;
-    tl_error err;
     tl_ledger_options ro = {.mode = TL_OPEN_READ_ONLY};
     assert_int_equal(tl_ledger_open(&r, t.dir, &ro, &err), 0);
     check_ledger_proofs(r, (const uint8_t(*)[TL_HASH_BYTES])leaves, 530);
@@ -902,7 +981,7 @@ static void test_ledger_node_store(void **state)
      * lies before it is still served. */
     delete_node(t.dir, 8, 1);
     assert_int_equal(tl_ledger_open(&r, t.dir, &ro, &err), 0);
-    uint8_t root[TL_HASH_BYTES], want[TL_HASH_BYTES];
+    uint8_t root[TL_HASH_BYTES];
     tl_merkle_proof proof;
     assert_int_equal(tl_ledger_inclusion_proof(r, 10, 530, &proof, &err), TL_ECORRUPT);
     assert_string_equal(err.rule, "storage.merkle_node");
@@ -913,14 +992,54 @@ static void test_ledger_node_store(void **state)
     assert_int_equal(tl_ledger_root(r, 300, root, &err), 0);
     assert_memory_equal(root, want, TL_HASH_BYTES);
     tl_ledger_close(r);
-    /* and one of a level read from RocksDB by each proof that needs it */
+    /* and ones of levels read from RocksDB by each proof that needs them */
     delete_node(t.dir, 4, 2);
+    delete_node(t.dir, 2, 5);
     assert_int_equal(tl_ledger_open(&r, t.dir, &ro, &err), 0);
     assert_int_equal(tl_ledger_inclusion_proof(r, 50, 64, &proof, &err), TL_ECORRUPT);
     assert_string_equal(err.rule, "storage.merkle_node");
+    assert_int_equal(tl_ledger_inclusion_proof(r, 16, 64, &proof, &err), TL_ECORRUPT);
+    assert_string_equal(err.rule, "storage.merkle_node");
     assert_int_equal(tl_ledger_inclusion_proof(r, 20, 64, &proof, &err), 0);
     tl_ledger_close(r);
+    /* A level the ledger cannot hold is damage, not a layout. */
+    set_level_min(t.dir, "\x09");
+    assert_int_equal(tl_ledger_open(&r, t.dir, &ro, &err), TL_ECORRUPT);
+    assert_string_equal(err.rule, "ledger.meta");
 
+    free(leaves);
+    tl_test_ledger_destroy(&t);
+}
+
+/* A ledger written before merkle_level_min existed (no such key, nodes of 16 leaves and up)
+ * is served and extended in its own layout. */
+static void test_ledger_old_layout(void **state)
+{
+    (void)state;
+    tl_test_ledger t;
+    tl_test_ledger_create(&t, "merkle-old");
+    leaf_hash *leaves = grow_ledger(&t, 100, NULL);
+    tl_ledger_close(t.l);
+    t.l = NULL;
+    unsigned count[8];
+    set_level_min(t.dir, NULL);
+    scan_nodes(t.dir, count, 4);
+    assert_int_equal(count[2], 25);
+    assert_int_equal(count[3], 12);
+    tl_test_ledger_reopen(&t);
+    check_ledger_proofs(t.l, (const uint8_t(*)[TL_HASH_BYTES])leaves, 100);
+    leaves = grow_ledger(&t, 300, leaves);
+    check_ledger_proofs(t.l, (const uint8_t(*)[TL_HASH_BYTES])leaves, 300);
+    tl_error err;
+    uint8_t node[TL_HASH_BYTES];
+    assert_int_equal(tl_ledger_merkle_node(t.l, 3, 30, node, &err), TL_ENOTFOUND);
+    assert_int_equal(tl_ledger_merkle_node(t.l, 4, 17, node, &err), 0);
+    tl_ledger_close(t.l);
+    t.l = NULL;
+    /* the writer added no node below level 4 either */
+    scan_nodes(t.dir, count, 0);
+    for (unsigned level = 0; level < 8; level++)
+        assert_int_equal(count[level], level < 4 ? 0 : 300u >> level);
     free(leaves);
     tl_test_ledger_destroy(&t);
 }
@@ -934,7 +1053,7 @@ int main(void)
         cmocka_unit_test(test_real_log_inclusion), cmocka_unit_test(test_inclusion_probes),
         cmocka_unit_test(test_consistency_probes), cmocka_unit_test(test_random_against_reference),
         cmocka_unit_test(test_bad_arguments),      cmocka_unit_test(test_huge_trees),
-        cmocka_unit_test(test_ledger_node_store),
+        cmocka_unit_test(test_ledger_node_store),  cmocka_unit_test(test_ledger_old_layout),
     };
     return cmocka_run_group_tests(tests, load_vectors, free_vectors);
 }

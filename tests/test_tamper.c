@@ -809,7 +809,7 @@ static void test_dir_merkle_and_checkpoints(void **state)
     (void)state;
     rawdb x;
     uint8_t k[9];
-    /* The ledger stores the subtrees of 16 leaves and up (smaller ones it recomputes from the
+    /* The ledger stores the subtrees of 4 leaves and up (smaller ones it recomputes from the
      * records): the one over records 0..15 flipped, then missing. */
     const char *d = fresh_copy(fx.ledger);
     raw_open(&x, d);
