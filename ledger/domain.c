@@ -275,9 +275,13 @@ int tl_code_parse(const tl_codelist *list, const char *s, size_t len)
 {
     if (list == NULL || s == NULL)
         return -1;
+    /* Names are not empty, and most differ from s in the first byte, which is compared
+     * before strlen because this runs for every code field of every event. */
+    if (len == 0)
+        return -1;
     for (size_t i = 0; i < list->count; i++) {
         const char *name = list->codes[i].name;
-        if (strlen(name) == len && memcmp(name, s, len) == 0)
+        if (name[0] == s[0] && strlen(name) == len && memcmp(name, s, len) == 0)
             return (int)i;
     }
     return -1;

@@ -15,32 +15,37 @@ static bool stream_char_ok(uint8_t c)
            c == '/' || c == '-';
 }
 
+/* The body's field names, in canonical (bytewise) order. */
+enum { F_DATA, F_EXPECT, F_ID, F_STREAM, F_TIME, F_TYPE, F_COUNT };
+static const struct {
+    const char *name;
+    uint32_t len;
+} body_field[F_COUNT] = {{"data", 4}, {"expect", 6}, {"id", 2}, {"stream", 6}, {"time", 4}, {"type", 4}};
+
 /* The body map: data (map), expect? (uint), id (bin 16), stream (str), time (uint), type (str).
- * Keys are already known to be sorted and unique, so a fixed walk suffices. */
+ * Keys are already known to be sorted and unique, so one walk that advances through the
+ * names in the same order matches each key with a single comparison (every record runs it). */
 static int body_fields(tl_event *ev, tl_error *err)
 {
     const tl_mp_doc *d = &ev->doc;
     const tl_mp_node *top = &d->nodes[0];
     if (top->type != TL_MP_MAP)
         return tl_fail(err, TL_EINVAL, "body.type", "", "the event body must be a map");
-    static const char *const allowed[] = {"data", "expect", "id", "stream", "time", "type"};
+    uint32_t at[F_COUNT] = {0};
     uint32_t k = tl_mp_first(0);
-    for (uint32_t i = 0; i < top->count; i++) {
-        bool known = false;
-        for (size_t a = 0; a < sizeof allowed / sizeof allowed[0]; a++)
-            known = known || tl_mp_str_eq(d, k, allowed[a]);
-        if (!known)
+    for (uint32_t i = 0, f = 0; i < top->count; i++) {
+        const tl_mp_node *key = &d->nodes[k];
+        while (f < F_COUNT && !(key->v.s.len == body_field[f].len &&
+                                memcmp(key->v.s.ptr, body_field[f].name, body_field[f].len) == 0))
+            f++;
+        if (f == F_COUNT)
             return tl_fail(err, TL_EINVAL, "body.unknown_field", "", "unknown body field '%.*s'",
-                           (int)(d->nodes[k].v.s.len > 64 ? 64 : d->nodes[k].v.s.len),
-                           (const char *)d->nodes[k].v.s.ptr);
-        k = tl_mp_next(d, tl_mp_next(d, k));
+                           (int)(key->v.s.len > 64 ? 64 : key->v.s.len), (const char *)key->v.s.ptr);
+        at[f] = k + 1;
+        k = tl_mp_next(d, k + 1);
     }
-    uint32_t data = tl_mp_map_get(d, 0, "data");
-    uint32_t expect = tl_mp_map_get(d, 0, "expect");
-    uint32_t id = tl_mp_map_get(d, 0, "id");
-    uint32_t stream = tl_mp_map_get(d, 0, "stream");
-    uint32_t time = tl_mp_map_get(d, 0, "time");
-    uint32_t type = tl_mp_map_get(d, 0, "type");
+    uint32_t data = at[F_DATA], expect = at[F_EXPECT], id = at[F_ID], stream = at[F_STREAM],
+             time = at[F_TIME], type = at[F_TYPE];
     if (data == 0)
         return tl_fail(err, TL_EINVAL, "body.required", "data", "the body has no data");
     if (d->nodes[data].type != TL_MP_MAP)
@@ -88,22 +93,29 @@ static int body_fields(tl_event *ev, tl_error *err)
     return 0;
 }
 
-int tl_event_from_parts(tl_event *ev, const uint8_t *body, size_t body_len,
-                        const uint8_t key[TL_PUBKEY_BYTES], const uint8_t sig[TL_SIG_BYTES],
-                        tl_error *err)
+/* Both ways of making an event from its parts; `borrow` keeps the caller's body bytes, and
+ * nodes (may be NULL) is where the parsed body goes first (tl_mp_parse_into). */
+static int event_from_parts(tl_event *ev, const uint8_t *body, size_t body_len, const uint8_t key[TL_PUBKEY_BYTES],
+                            const uint8_t sig[TL_SIG_BYTES], bool borrow, tl_mp_node *nodes, uint32_t cap,
+                            tl_error *err)
 {
     memset(ev, 0, sizeof *ev);
     if (body_len > TL_BODY_BYTES_MAX)
         return tl_fail(err, TL_ETOOBIG, "body.size", "", "the body is %zu bytes; at most %u allowed",
                        body_len, TL_BODY_BYTES_MAX);
-    ev->body = malloc(body_len ? body_len : 1);
-    if (ev->body == NULL)
-        return tl_fail(err, TL_ENOMEM, "memory", "", "out of memory");
-    memcpy(ev->body, body, body_len);
+    if (borrow) {
+        ev->body = (uint8_t *)body;
+        ev->body_borrowed = true;
+    } else {
+        ev->body = malloc(body_len ? body_len : 1);
+        if (ev->body == NULL)
+            return tl_fail(err, TL_ENOMEM, "memory", "", "out of memory");
+        memcpy(ev->body, body, body_len);
+    }
     ev->body_len = body_len;
     memcpy(ev->key, key, TL_PUBKEY_BYTES);
     memcpy(ev->sig, sig, TL_SIG_BYTES);
-    int rc = tl_mp_parse(&ev->doc, ev->body, body_len, "", err);
+    int rc = tl_mp_parse_into(&ev->doc, nodes, cap, ev->body, body_len, "", err);
     if (rc == 0)
         rc = body_fields(ev, err);
     if (rc != 0)
@@ -111,10 +123,25 @@ int tl_event_from_parts(tl_event *ev, const uint8_t *body, size_t body_len,
     return rc;
 }
 
+int tl_event_from_parts(tl_event *ev, const uint8_t *body, size_t body_len,
+                        const uint8_t key[TL_PUBKEY_BYTES], const uint8_t sig[TL_SIG_BYTES],
+                        tl_error *err)
+{
+    return event_from_parts(ev, body, body_len, key, sig, false, NULL, 0, err);
+}
+
+int tl_event_borrow_parts(tl_event *ev, const uint8_t *body, size_t body_len,
+                          const uint8_t key[TL_PUBKEY_BYTES], const uint8_t sig[TL_SIG_BYTES],
+                          tl_mp_node *nodes, uint32_t cap, tl_error *err)
+{
+    return event_from_parts(ev, body, body_len, key, sig, true, nodes, cap, err);
+}
+
 void tl_event_free(tl_event *ev)
 {
     tl_mp_doc_free(&ev->doc);
-    free(ev->body);
+    if (!ev->body_borrowed)
+        free(ev->body);
     memset(ev, 0, sizeof *ev);
 }
 

@@ -442,12 +442,11 @@ void tl_mp_doc_free(tl_mp_doc *doc)
     memset(doc, 0, sizeof *doc);
 }
 
-uint32_t tl_mp_map_get(const tl_mp_doc *doc, uint32_t map, const char *key)
+uint32_t tl_mp_map_get_n(const tl_mp_doc *doc, uint32_t map, const char *key, size_t klen)
 {
     const tl_mp_node *m = &doc->nodes[map];
     if (m->type != TL_MP_MAP)
         return 0;
-    size_t klen = strlen(key);
     uint32_t c = map + 1;
     for (uint32_t k = 0; k < m->count; k++) {
         const tl_mp_node *kn = &doc->nodes[c];

@@ -30,10 +30,12 @@
 /* A record adds a fixed header to the body; this bounds any record the ledger can store. */
 #define TL_RECORD_BYTES_MAX (TL_BODY_BYTES_MAX + 256u)
 
-/* One event, decoded. Owns a copy of its body bytes; the parsed document points into it. */
+/* One event, decoded. Owns a copy of its body bytes (or borrows the caller's, see
+ * tl_event_borrow_parts); the parsed document points into them. */
 typedef struct tl_event {
-    uint8_t *body; /* owned */
+    uint8_t *body; /* owned unless body_borrowed */
     size_t body_len;
+    bool body_borrowed;
     uint8_t key[TL_PUBKEY_BYTES];
     uint8_t sig[TL_SIG_BYTES];
     tl_mp_doc doc; /* the parsed body; doc.nodes[0] is the body map */
@@ -56,6 +58,16 @@ int tl_envelope_decode(tl_event *ev, const uint8_t *buf, size_t len, tl_error *e
 int tl_event_from_parts(tl_event *ev, const uint8_t *body, size_t body_len,
                         const uint8_t key[TL_PUBKEY_BYTES], const uint8_t sig[TL_SIG_BYTES],
                         tl_error *err) __attribute__((warn_unused_result));
+
+/* Like tl_event_from_parts, but the event points at the caller's body bytes instead of a copy,
+ * and its parsed body fills the caller's array of cap nodes first (NULL: none; a larger body
+ * allocates, see tl_mp_parse_into). Both must stay untouched until tl_event_free; afterwards
+ * ev->doc.borrowed says whether the nodes array holds the body (ev->doc.count nodes of it).
+ * For a reader that holds the records anyway and drops the events first (the audit's chunks),
+ * it saves two allocations and a copy per event. */
+int tl_event_borrow_parts(tl_event *ev, const uint8_t *body, size_t body_len,
+                          const uint8_t key[TL_PUBKEY_BYTES], const uint8_t sig[TL_SIG_BYTES],
+                          tl_mp_node *nodes, uint32_t cap, tl_error *err) __attribute__((warn_unused_result));
 
 /* The stateless checks: the signature over the body, then the event schema (tl_schema.h). */
 int tl_event_check(const tl_event *ev, tl_error *err) __attribute__((warn_unused_result));

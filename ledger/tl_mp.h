@@ -26,6 +26,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <msgpack.h>
 
@@ -80,9 +81,15 @@ int tl_mp_parse_into(tl_mp_doc *doc, tl_mp_node *nodes, uint32_t cap, const uint
     __attribute__((warn_unused_result));
 void tl_mp_doc_free(tl_mp_doc *doc);
 
-/* Index of the value for key in the MAP node at index map, or 0 when absent (0 is never a
- * map value). */
-uint32_t tl_mp_map_get(const tl_mp_doc *doc, uint32_t map, const char *key);
+/* Index of the value for the klen-byte key in the MAP node at index map, or 0 when absent (0
+ * is never a map value). */
+uint32_t tl_mp_map_get_n(const tl_mp_doc *doc, uint32_t map, const char *key, size_t klen);
+/* The same for a NUL-terminated key; inline so that a literal key's length is known when
+ * compiling (the rules and the schema look fields up by literal names for every event). */
+static inline uint32_t tl_mp_map_get(const tl_mp_doc *doc, uint32_t map, const char *key)
+{
+    return tl_mp_map_get_n(doc, map, key, strlen(key));
+}
 
 /* Index of the first child of a container node (valid only when count > 0) and the index of
  * the sibling that follows node i. Iterate an array with

@@ -7,7 +7,9 @@
  *   reader    runs the source's scan, copies records into a free chunk, and publishes full
  *             chunks to the work queue and, in the same order, to the order queue;
  *   workers   take chunks off the work queue and check each record on its own: canonical
- *             decode, seq = position, signature and schema, leaf hash. A worker stops a
+ *             decode, seq = position, signature and schema, leaf hash (and the hash of the
+ *             event id that the replay's id table will ask for). Events borrow the chunk's
+ *             record bytes and a node array of the chunk's own. A worker stops a
  *             chunk at its first bad record and keeps the error. Whenever the chunk at the
  *             head of the order queue is done and no one is replaying, a worker takes the
  *             replay baton and judges the done chunks in seq order against the log so far:
@@ -44,6 +46,9 @@
 #define CHUNK_RECORDS 256u
 #define CHUNK_BYTES (256u << 10)
 #define CHUNKS_PER_THREAD 4u
+/* Parsed bodies of a chunk's events share one node array (a bench body has about 60 nodes);
+ * a body that no longer fits allocates its own. */
+#define CHUNK_NODES (CHUNK_RECORDS * 64u)
 #define PROGRESS_INTERVAL_SECONDS 0.5
 #define CHECKPOINTS_MAX (1u << 24)
 #define SCAN_STOP 1 /* a record callback's "stop here" (errors are negative) */
@@ -79,8 +84,11 @@ typedef struct chunk {
     tl_buf bytes;
     size_t off[CHUNK_RECORDS + 1];
     tl_record rec[CHUNK_RECORDS];
-    tl_event ev[CHUNK_RECORDS];
+    tl_event ev[CHUNK_RECORDS]; /* their bodies are borrowed from bytes, their nodes from nodes */
+    uint32_t nodes_used;
+    tl_mp_node nodes[CHUNK_NODES];
     uint8_t leaf[CHUNK_RECORDS][TL_HASH_BYTES];
+    uint32_t id_tag[CHUNK_RECORDS]; /* the replay state's hash of ev[i].id */
 } chunk;
 
 struct replay;
@@ -89,6 +97,7 @@ typedef struct pipeline {
     tl_verify_source *src;
     struct replay *replay; /* touched only by the holder of the baton */
     tl_error *err;         /* the replay's first failure; likewise */
+    const uint8_t *id_hash_key; /* the replay state's; fixed before the threads start */
     pthread_mutex_t mu;
     pthread_cond_t cv; /* broadcast on every change: few threads, chunk-sized steps */
     chunk *pool;
@@ -131,6 +140,7 @@ static chunk *take_free(pipeline *p)
     if (c != NULL) {
         c->next = c->next_order = NULL;
         c->n = c->checked = 0;
+        c->nodes_used = 0;
         c->done = false;
         c->off[0] = 0;
         tl_buf_reset(&c->bytes);
@@ -216,6 +226,8 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
+static uint32_t id_hash(const uint8_t *hash_key, const uint8_t id[TL_EVENT_ID_BYTES]); /* the id table's */
+
 /* Everything one record shows on its own. On failure c->err says why and checked stays. */
 static void check_chunk(pipeline *p, chunk *c)
 {
@@ -235,13 +247,18 @@ static void check_chunk(pipeline *p, chunk *c)
                     seq, r->seq);
             return;
         }
-        if (tl_event_from_parts(&c->ev[i], r->body, r->body_len, r->key, r->sig, &c->err) != 0)
+        uint32_t room = CHUNK_NODES - c->nodes_used;
+        if (tl_event_borrow_parts(&c->ev[i], r->body, r->body_len, r->key, r->sig,
+                                  room > 0 ? c->nodes + c->nodes_used : NULL, room, &c->err) != 0)
             return;
+        if (c->ev[i].doc.borrowed)
+            c->nodes_used += c->ev[i].doc.count;
         if (tl_event_check(&c->ev[i], &c->err) != 0) {
             tl_event_free(&c->ev[i]);
             return;
         }
         tl_leaf_hash(c->leaf[i], bytes, len);
+        c->id_tag[i] = id_hash(p->id_hash_key, c->ev[i].id);
         c->checked = i + 1;
     }
 }
@@ -335,16 +352,27 @@ typedef struct replay_state {
     size_t cap;        /* index slots, a power of two */
     size_t ids_in_mem; /* 'i' keys that went to mem instead */
     uint8_t hash_key[crypto_shorthash_KEYBYTES]; /* random, so chosen ids cannot be made to collide */
+    /* The id being admitted and its tag, hashed beforehand on a worker (in parallel) so that
+     * the serial replay's get and put of it hash nothing. */
+    const uint8_t *known_id;
+    uint32_t known_tag;
 } replay_state;
 
 static bool is_id_key(const uint8_t *key, size_t klen) { return klen == ID_KEY_BYTES && key[0] == 'i'; }
 
-static uint32_t id_tag(const replay_state *s, const uint8_t id[TL_EVENT_ID_BYTES])
+static uint32_t id_hash(const uint8_t *hash_key, const uint8_t id[TL_EVENT_ID_BYTES])
 {
     uint8_t h[crypto_shorthash_BYTES];
-    crypto_shorthash(h, id, TL_EVENT_ID_BYTES, s->hash_key);
+    crypto_shorthash(h, id, TL_EVENT_ID_BYTES, hash_key);
     uint32_t t = (uint32_t)h[0] | (uint32_t)h[1] << 8 | (uint32_t)h[2] << 16 | (uint32_t)h[3] << 24;
     return t ? t : 1;
+}
+
+static uint32_t id_tag(const replay_state *s, const uint8_t id[TL_EVENT_ID_BYTES])
+{
+    if (s->known_id != NULL && memcmp(id, s->known_id, TL_EVENT_ID_BYTES) == 0)
+        return s->known_tag;
+    return id_hash(s->hash_key, id);
 }
 
 /* The slot holding id, or the empty slot where it would go. */
@@ -442,10 +470,10 @@ static int replay_state_put(tl_state *base, const uint8_t *key, size_t klen, con
     return 0;
 }
 
-/* Starts loading what looking up the id will touch first. */
-static void replay_state_prefetch_id(const replay_state *s, const uint8_t id[TL_EVENT_ID_BYTES])
+/* Starts loading what looking up an id with this tag will touch first. */
+static void replay_state_prefetch_id(const replay_state *s, uint32_t tag)
 {
-    __builtin_prefetch(&s->index[id_tag(s, id) & (s->cap - 1)]);
+    __builtin_prefetch(&s->index[tag & (s->cap - 1)]);
 }
 
 static void replay_state_free(replay_state *s)
@@ -581,19 +609,27 @@ static int check_genesis_anchors(replay *r, const tl_event *ev, tl_error *err)
  * records ahead and the misses overlap the work in between. */
 #define REPLAY_PREFETCH_AHEAD 4u
 
-static void prefetch_state(replay *r, const tl_event *ev)
+static void prefetch_state(replay *r, const chunk *c, uint32_t i)
 {
+    const tl_event *ev = &c->ev[i];
     uint8_t key[1 + TL_STREAM_BYTES_MAX];
-    replay_state_prefetch_id(&r->st, ev->id);
+    replay_state_prefetch_id(&r->st, c->id_tag[i]);
     key[0] = 's';
     memcpy(key + 1, ev->stream, ev->stream_len);
     tl_map_prefetch(r->st.mem.map, key, 1 + ev->stream_len);
+    /* The rules look the event's fields up in its parsed body, which a worker wrote a while
+     * ago (often on the other core): bring the nodes and the body bytes back too. */
+    const char *nodes = (const char *)ev->doc.nodes, *body = (const char *)ev->body;
+    for (size_t off = 0; off < (size_t)ev->doc.count * sizeof *ev->doc.nodes; off += 64)
+        __builtin_prefetch(nodes + off);
+    for (size_t off = 0; off < ev->body_len; off += 64)
+        __builtin_prefetch(body + off);
 }
 
 static int replay_chunk(replay *r, chunk *c, tl_error *err)
 {
     for (uint32_t i = 0; i < REPLAY_PREFETCH_AHEAD && i < c->checked; i++)
-        prefetch_state(r, &c->ev[i]);
+        prefetch_state(r, c, i);
     tl_verify_report *rep = r->rep;
     const char *where = r->src->records_where;
     for (uint32_t i = 0; i < c->n; i++) {
@@ -603,7 +639,7 @@ static int replay_chunk(replay *r, chunk *c, tl_error *err)
             return report_failure(rep, c->err.code, seq, where);
         }
         if (i + REPLAY_PREFETCH_AHEAD < c->checked)
-            prefetch_state(r, &c->ev[i + REPLAY_PREFETCH_AHEAD]);
+            prefetch_state(r, c, i + REPLAY_PREFETCH_AHEAD);
         const tl_record *rec = &c->rec[i];
         const tl_event *ev = &c->ev[i];
         if (seq > 0 && rec->recorded_ms < r->last_recorded_ms) {
@@ -615,7 +651,10 @@ static int replay_chunk(replay *r, chunk *c, tl_error *err)
         }
         r->last_recorded_ms = rec->recorded_ms;
         tl_admission adm;
+        r->st.known_id = ev->id;
+        r->st.known_tag = c->id_tag[i];
         int rc = tl_admit(&r->st.base, ev, seq, &adm, err);
+        r->st.known_id = NULL;
         if (rc == 0 && adm.duplicate)
             rc = tl_fail(err, TL_ECONFLICT, "log.duplicate_id", "id",
                          "the event id is already used by record %" PRIu64 ": the log holds it twice", adm.original_seq);
@@ -719,6 +758,7 @@ static int run_pipeline(replay *r, tl_error *err)
     memset(&p, 0, sizeof p);
     p.src = r->src;
     p.replay = r;
+    p.id_hash_key = r->st.hash_key;
     p.err = err;
     atomic_init(&p.stop, false);
     p.pool_n = (size_t)workers * CHUNKS_PER_THREAD + 2;

@@ -249,6 +249,9 @@ static void test_writer_round_trip(void **state)
     assert_int_equal(doc.nodes[a].type, TL_MP_UINT);
     assert_int_equal(doc.nodes[a].v.u, 200);
     assert_int_equal(tl_mp_map_get(&doc, 0, "zz"), 0);
+    /* A key given by length need not end in NUL: "ab" names "a" with one byte. */
+    assert_int_equal(tl_mp_map_get_n(&doc, 0, "ab", 1), a);
+    assert_int_equal(tl_mp_map_get_n(&doc, 0, "ab", 2), 0);
     uint32_t c = tl_mp_map_get(&doc, 0, "c");
     assert_int_equal(doc.nodes[c].count, 2);
     uint32_t second = tl_mp_next(&doc, tl_mp_first(c));

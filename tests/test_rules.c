@@ -1037,6 +1037,109 @@ static void test_every_rule_covered(void **state)
     assert_int_equal(missing, 0);
 }
 
+/* A body map with the given keys in the given (already sorted) order; each value is of the
+ * type body_fields expects for that name, so only the key set varies. */
+static void body_with_keys(tl_buf *out, const char *const *keys, size_t n)
+{
+    tl_mp_writer w;
+    tl_buf_reset(out);
+    tl_mp_writer_init(&w, out);
+    tl_mp_map(&w, (uint32_t)n);
+    for (size_t i = 0; i < n; i++) {
+        tl_mp_key(&w, keys[i]);
+        if (strcmp(keys[i], "data") == 0)
+            tl_mp_map(&w, 0);
+        else if (strcmp(keys[i], "id") == 0)
+            tl_mp_bin(&w, "0123456789abcdef", 16);
+        else if (strcmp(keys[i], "stream") == 0)
+            tl_mp_str(&w, "fund/f1");
+        else if (strcmp(keys[i], "type") == 0)
+            tl_mp_str(&w, "fund.established");
+        else
+            tl_mp_uint(&w, 7);
+    }
+    assert_int_equal(w.failed, 0);
+}
+
+/* The body's fields are matched in one walk over its sorted keys: every known field is found
+ * wherever it sits, and an unknown key (before, between or after the known ones, or a prefix
+ * of one) is named. The borrowing variant gives the same event from the caller's bytes and
+ * node array, and falls back to allocating when the array is too small. */
+static void test_body_fields(void **state)
+{
+    (void)state;
+    static const uint8_t key[32], sig[64];
+    tl_buf b;
+    tl_buf_init(&b);
+    tl_error err;
+    tl_event ev;
+    static const char *const full[] = {"data", "expect", "id", "stream", "time", "type"};
+    body_with_keys(&b, full, 6);
+    assert_int_equal(tl_event_from_parts(&ev, b.data, b.len, key, sig, &err), 0);
+    assert_true(ev.has_expect);
+    assert_int_equal(ev.expect, 7);
+    assert_int_equal(ev.time_ms, 7);
+    assert_string_equal(ev.stream, "fund/f1");
+    assert_string_equal(ev.type, "fund.established");
+    assert_memory_equal(ev.id, "0123456789abcdef", 16);
+    assert_int_equal(ev.doc.nodes[ev.data].type, TL_MP_MAP);
+    uint32_t nodes_owned = ev.doc.count;
+    tl_event_free(&ev);
+
+    tl_mp_node nodes[64];
+    assert_int_equal(tl_event_borrow_parts(&ev, b.data, b.len, key, sig, nodes, 64, &err), 0);
+    assert_ptr_equal(ev.body, b.data);
+    assert_ptr_equal(ev.doc.nodes, nodes);
+    assert_true(ev.doc.borrowed);
+    assert_int_equal(ev.doc.count, nodes_owned);
+    assert_int_equal(ev.expect, 7);
+    assert_string_equal(ev.type, "fund.established");
+    tl_event_free(&ev);
+    assert_int_equal(tl_event_borrow_parts(&ev, b.data, b.len, key, sig, nodes, 3, &err), 0);
+    assert_false(ev.doc.borrowed); /* outgrew the 3 nodes: allocated, freed by tl_event_free */
+    assert_string_equal(ev.stream, "fund/f1");
+    tl_event_free(&ev);
+    assert_int_equal(tl_event_borrow_parts(&ev, b.data, b.len, key, sig, NULL, 0, &err), 0);
+    assert_int_equal(ev.time_ms, 7);
+    tl_event_free(&ev);
+
+    static const char *const no_expect[] = {"data", "id", "stream", "time", "type"};
+    body_with_keys(&b, no_expect, 5);
+    assert_int_equal(tl_event_from_parts(&ev, b.data, b.len, key, sig, &err), 0);
+    assert_false(ev.has_expect);
+    tl_event_free(&ev);
+
+    static const struct {
+        const char *keys[7];
+        size_t n;
+        const char *rule, *path, *message;
+    } bad[] = {
+        {{"a", "data", "id", "stream", "time", "type"}, 6, "body.unknown_field", "", "unknown body field 'a'"},
+        {{"data", "expect", "f", "id", "stream", "time", "type"}, 7, "body.unknown_field", "",
+         "unknown body field 'f'"},
+        {{"data", "id", "stream", "time", "type", "zz"}, 6, "body.unknown_field", "", "unknown body field 'zz'"},
+        {{"dat", "id", "stream", "time", "type"}, 5, "body.unknown_field", "", "unknown body field 'dat'"},
+        {{"data", "id", "stream", "time", "typ"}, 5, "body.unknown_field", "", "unknown body field 'typ'"},
+        {{"data", "stream", "time", "type"}, 4, "body.required", "id", "the body has no id"},
+        {{"id", "stream", "time", "type"}, 4, "body.required", "data", "the body has no data"},
+        {{"data", "id", "stream", "time"}, 4, "body.required", "type", "the body has no type"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        body_with_keys(&b, bad[i].keys, bad[i].n);
+        for (int borrow = 0; borrow < 2; borrow++) {
+            tl_error_clear(&err);
+            int rc = borrow ? tl_event_borrow_parts(&ev, b.data, b.len, key, sig, nodes, 64, &err)
+                            : tl_event_from_parts(&ev, b.data, b.len, key, sig, &err);
+            assert_int_equal(rc, TL_EINVAL);
+            assert_string_equal(err.rule, bad[i].rule);
+            assert_string_equal(err.path, bad[i].path);
+            assert_string_equal(err.msg, bad[i].message);
+            assert_null(ev.body);
+        }
+    }
+    tl_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1052,6 +1155,7 @@ int main(void)
         cmocka_unit_test(test_guidance_rules_not_enforced),
         cmocka_unit_test(test_events_doc_current),
         cmocka_unit_test(test_schema_command),
+        cmocka_unit_test(test_body_fields),
         cmocka_unit_test(test_every_rule_covered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
