@@ -4,8 +4,10 @@
  * Records in the log were decoded strictly, signature-checked and schema-checked when they were
  * appended, so rebuilding views must not pay for that again: this reader does one pass over the
  * record bytes with no allocation, remembering where the body's `type`, `stream` and each
- * `data` field sit. It still checks every length against the bytes that remain (a damaged store
- * must not make it read out of bounds); it does not check canonical form.
+ * `data` field sit; for an event of a contract's stream it also picks out the fields both
+ * contract folds read (pj_contract_ev). It still checks every length against the bytes that
+ * remain (a damaged store must not make it read out of bounds); it does not check canonical
+ * form.
  *
  * record = [1, seq, recorded, version, body (bin), key (bin 32), sig (bin 64)]
  * body   = {data, expect?, id, stream, time, type}
@@ -182,6 +184,96 @@ static bool key_is(const pj_val *k, const char *s, size_t n)
     return k->type == TL_MP_STR && k->len == n && memcmp(k->p, s, n) == 0;
 }
 
+static inline uint64_t ld8(const void *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+static inline uint32_t ld4(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+/* k (n bytes) equals name, for a constant name of 4 to 16 bytes: two overlapping loads each,
+ * folded for the name (memcmp was a call per field). */
+static inline bool key_eq(const uint8_t *k, const char *name, size_t n)
+{
+    if (n >= 8)
+        return ld8(k) == ld8(name) && ld8(k + n - 8) == ld8(name + n - 8);
+    return ld4(k) == ld4(name) && ld4(k + n - 4) == ld4(name + n - 4);
+}
+
+/* A code field parsed against list: -1 when not a str or unknown. */
+static int code_of(const tl_codelist *list, const pj_val *v)
+{
+    int c = v->type == TL_MP_STR ? tl_code_parse(list, (const char *)v->p, v->len) : -1;
+    return c < 0 ? -1 : c;
+}
+
+enum { C_CLASS, C_FIELD, C_BUYER, C_SELLER, C_REG_NO, C_TECH, C_TOTAL, C_BREGION, C_SREGION, C_REG_ON, C_CONF };
+
+/* Fills ev->con for an event of a contract's stream: one pass over the data fields. As with
+ * pj_field, the first field of a name counts (a stored record has no duplicates anyway). */
+static void contract_fields(pj_event *ev)
+{
+    pj_contract_ev *c = &ev->con;
+    memset(c, 0, sizeof *c);
+    c->cls = c->field = c->conf = -1;
+    pj_strv reg_no = {0};
+    unsigned seen = 0;
+    for (uint32_t i = 0; i < ev->nfields; i++) {
+        const uint8_t *k = ev->f[i].key;
+        uint32_t kl = ev->f[i].klen;
+        const pj_val *v = &ev->f[i].v;
+        int which = -1;
+#define IS(name) key_eq(k, name, sizeof name - 1) /* kl is the case's, the name's length */
+        switch (kl) {
+        case 5: which = IS("class") ? C_CLASS : IS("field") ? C_FIELD : IS("buyer") ? C_BUYER : -1; break;
+        case 6: which = IS("seller") ? C_SELLER : IS("reg_no") ? C_REG_NO : -1; break;
+        case 8: which = IS("tech_fen") ? C_TECH : -1; break;
+        case 9: which = IS("total_fen") ? C_TOTAL : -1; break;
+        case 12: which = IS("buyer_region") ? C_BREGION : -1; break;
+        case 13: which = IS("seller_region") ? C_SREGION : IS("registered_on") ? C_REG_ON : -1; break;
+        case 15: which = IS("confidentiality") ? C_CONF : -1; break;
+        default: break;
+        }
+#undef IS
+        if (which < 0 || (seen & 1u << which))
+            continue;
+        seen |= 1u << which;
+        pj_strv sv = v->type == TL_MP_STR ? (pj_strv){v->p, v->len} : (pj_strv){0};
+        switch (which) {
+        case C_CLASS: c->cls = code_of(&tl_codes_class, v); break;
+        case C_FIELD: c->field = code_of(&tl_codes_field, v); break;
+        case C_CONF: c->conf = code_of(&tl_codes_confidentiality, v); break;
+        case C_BUYER: c->buyer = sv; break;
+        case C_SELLER: c->seller = sv; break;
+        case C_REG_NO: reg_no = sv; break;
+        case C_BREGION: c->buyer_region = sv; break;
+        case C_SREGION: c->seller_region = sv; break;
+        case C_REG_ON: c->registered_on = sv; break;
+        case C_TECH:
+            c->has_tech = v->type == TL_MP_UINT;
+            c->tech = c->has_tech ? v->u : 0;
+            break;
+        case C_TOTAL:
+            c->has_total = v->type == TL_MP_UINT;
+            c->total = c->has_total ? v->u : 0;
+            break;
+        default: break;
+        }
+    }
+    if (ev->type == TL_EV_CONTRACT_REGISTERED) {
+        c->keyed = reg_no.p != NULL && pj_reg_no_key(reg_no.p, reg_no.len, &c->key);
+    } else {
+        const uint8_t *id;
+        size_t n;
+        c->keyed = pj_stream_id(ev, &id, &n) && pj_reg_no_key(id, n, &c->key);
+    }
+}
+
 int pj_decode(pj_event *ev, const uint8_t *rec, size_t len, tl_error *err)
 {
     ev->seq = 0;
@@ -189,6 +281,7 @@ int pj_decode(pj_event *ev, const uint8_t *rec, size_t len, tl_error *err)
     ev->type = -1;
     ev->stream = NULL;
     ev->stream_len = 0;
+    ev->con.keyed = false; /* the rest of con is filled for a contract's events only */
     cur c = {rec, rec + len};
     pj_val v, f[7];
     if (!head(&c, &v) || v.type != TL_MP_ARRAY || v.u != 7)
@@ -218,22 +311,25 @@ int pj_decode(pj_event *ev, const uint8_t *rec, size_t len, tl_error *err)
             if (!head(&b, &x) || x.type != TL_MP_MAP)
                 return bad(err, ev->seq);
             for (uint64_t j = 0; j < x.u; j++) {
-                pj_val dk, dv;
-                if (!head(&b, &dk) || dk.type != TL_MP_STR || !head(&b, &dv))
+                /* The value is read straight into its slot: reading it into a local and
+                 * copying it over stalled on store forwarding (a wide load of the narrow
+                 * stores head just made) and was the walker's hottest instruction. */
+                pj_val dk, spare;
+                pj_val *dv = ev->nfields < PJ_FIELDS_MAX ? &ev->f[ev->nfields].v : &spare;
+                if (!head(&b, &dk) || dk.type != TL_MP_STR || !head(&b, dv))
                     return bad(err, ev->seq);
-                const uint8_t *start = b.p;
-                if (!skip_rest(&b, &dv, 2))
-                    return bad(err, ev->seq);
-                if (dv.type == TL_MP_ARRAY || dv.type == TL_MP_MAP) {
+                if (dv->type == TL_MP_ARRAY || dv->type == TL_MP_MAP) {
                     /* Containers keep their encoded element bytes for the few folds that read
                      * them (e.g. achievements[]). */
-                    dv.p = start;
-                    dv.len = (uint32_t)(b.p - start);
+                    const uint8_t *start = b.p;
+                    if (!skip_rest(&b, dv, 2))
+                        return bad(err, ev->seq);
+                    dv->p = start;
+                    dv->len = (uint32_t)(b.p - start);
                 }
-                if (ev->nfields < PJ_FIELDS_MAX) {
+                if (dv != &spare) {
                     ev->f[ev->nfields].key = dk.p;
                     ev->f[ev->nfields].klen = dk.len;
-                    ev->f[ev->nfields].v = dv;
                     ev->nfields++;
                 }
             }
@@ -253,6 +349,9 @@ int pj_decode(pj_event *ev, const uint8_t *rec, size_t len, tl_error *err)
         return bad(err, ev->seq);
     const tl_event_spec *spec = tl_schema_for_type((const char *)type, type_len);
     ev->type = spec != NULL ? (int)spec->id : -1;
+    if (ev->type == TL_EV_CONTRACT_REGISTERED || ev->type == TL_EV_CONTRACT_AMENDED ||
+        ev->type == TL_EV_CONTRACT_CANCELLED || ev->type == TL_EV_PAYMENT_RECEIVED)
+        contract_fields(ev);
     return 0;
 }
 

@@ -236,6 +236,11 @@ static int fold_record(void *ctx, uint64_t seq, const uint8_t *rec, size_t len)
     p->ev.seq = seq;
     for (size_t i = 0; i < p->n; i++) {
         pj_inst *in = p->insts[i];
+        if (!in->failed && in->next == seq && p->ev.type >= 0 && in->def->prefetch != NULL)
+            in->def->prefetch(in, &p->ev);
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        pj_inst *in = p->insts[i];
         if (in->failed || in->next != seq)
             continue;
         if (p->ev.type >= 0 && in->def->apply(in, &p->ev, &err) != 0) {
@@ -516,9 +521,13 @@ static void *rebuild_main(void *arg)
         }
         pthread_mutex_unlock(&v->mu);
         size_t m = 0;
-        for (size_t k = 0; k < n; k++)
-            if (insts[k] != NULL)
-                insts[m++] = insts[k];
+        for (size_t k = 0; k < n; k++) {
+            if (insts[k] == NULL)
+                continue;
+            if (insts[k]->building && insts[k]->pos == 0) /* every contract ahead is a record */
+                pj_inst_ctables_reserve(insts[k], size);
+            insts[m++] = insts[k];
+        }
         if (m > 0 && run_pass(v, insts, m, size, v->rebuild_batch) == 0) {
             /* Waiting for the live worker to take an earlier generation of the same projection. */
             struct timespec ts = {0, 10 * 1000000L};

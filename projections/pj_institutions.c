@@ -208,7 +208,7 @@ static int bump(pj_inst *in, inst_state *s, const char *id, unsigned base, const
         return rc;
     inst_rec *r = (inst_rec *)e->val;
     for (size_t k = 0; k < n; k++)
-        if (tl_amount_add(&r->c[base + idx[k]], delta[k]) != 0)
+        if (pj_amount_add(&r->c[base + idx[k]], delta[k]) != 0)
             return tl_fail(err, TL_ETOOBIG, "view.overflow", "", "an institution total would overflow");
     pj_table_touch(&s->insts, e);
     return 0;
@@ -229,15 +229,14 @@ static int count_contract(pj_inst *in, inst_state *s, const contract_rec *c, int
 /* The contract a registration makes. */
 static int contract_of(inst_state *s, const pj_event *ev, contract_rec *c, tl_error *err)
 {
+    const pj_contract_ev *ce = &ev->con;
     memset(c, 0, sizeof *c);
-    c->cls = (uint8_t)pj_code(ev, "class", &tl_codes_class, 0);
-    c->conf = (uint8_t)pj_code(ev, "confidentiality", &tl_codes_confidentiality, TL_CONF_PUBLIC);
-    c->total = (int64_t)pj_uint(ev, "total_fen", 0);
-    c->tech = (int64_t)pj_uint(ev, "tech_fen", 0);
-    const uint8_t *p;
-    size_t n;
-    if ((pj_str(ev, "seller", &p, &n) && intern(s, p, n, &c->seller) != 0) ||
-        (pj_str(ev, "buyer", &p, &n) && intern(s, p, n, &c->buyer) != 0))
+    c->cls = (uint8_t)(ce->cls < 0 ? 0 : ce->cls);
+    c->conf = (uint8_t)(ce->conf < 0 ? TL_CONF_PUBLIC : ce->conf);
+    c->total = (int64_t)ce->total; /* 0 when absent */
+    c->tech = (int64_t)ce->tech;
+    if ((ce->seller.p != NULL && intern(s, ce->seller.p, ce->seller.len, &c->seller) != 0) ||
+        (ce->buyer.p != NULL && intern(s, ce->buyer.p, ce->buyer.len, &c->buyer) != 0))
         return pj_nomem(err);
     return 0;
 }
@@ -245,8 +244,10 @@ static int contract_of(inst_state *s, const pj_event *ev, contract_rec *c, tl_er
 /* An amendment of contract c, not cancelled: its new amounts. */
 static void contract_amend(contract_rec *c, const pj_event *ev)
 {
-    c->total = (int64_t)pj_uint(ev, "total_fen", (uint64_t)c->total);
-    c->tech = (int64_t)pj_uint(ev, "tech_fen", (uint64_t)c->tech);
+    if (ev->con.has_total)
+        c->total = (int64_t)ev->con.total;
+    if (ev->con.has_tech)
+        c->tech = (int64_t)ev->con.tech;
 }
 
 /* One event of a contract's stream, folded into the contract as i_apply folds it (the counters
@@ -315,8 +316,9 @@ static int i_apply(pj_inst *in, const pj_event *ev, tl_error *err)
         return 0;
     }
     case TL_EV_CONTRACT_REGISTERED: {
-        if (!pj_str(ev, "reg_no", &id, &idn) || !pj_reg_no_key(id, idn, &key))
+        if (!ev->con.keyed)
             return 0;
+        key = ev->con.key;
         contract_rec c;
         if ((rc = contract_of(s, ev, &c, err)) != 0)
             return rc;
@@ -329,8 +331,9 @@ static int i_apply(pj_inst *in, const pj_event *ev, tl_error *err)
     case TL_EV_CONTRACT_AMENDED:
     case TL_EV_CONTRACT_CANCELLED:
     case TL_EV_PAYMENT_RECEIVED: {
-        if (!pj_stream_id(ev, &id, &idn) || !pj_reg_no_key(id, idn, &key))
+        if (!ev->con.keyed)
             return 0;
+        key = ev->con.key;
         if ((rc = pj_ctable_get(in, &s->contracts, key, &cv, err)) != 0)
             return rc;
         if (cv == NULL)
@@ -382,12 +385,21 @@ static int i_apply(pj_inst *in, const pj_event *ev, tl_error *err)
     }
 }
 
+/* The contract's slot, for fold_record to load ahead of apply (pj_def.prefetch). */
+static void i_prefetch(pj_inst *in, const pj_event *ev)
+{
+    const inst_state *s = in->state;
+    if (ev->con.keyed) /* false for any event not on a contract's stream */
+        pj_ctable_prefetch(&s->contracts, ev->con.key);
+}
+
 const pj_def pj_def_institutions = {.name = "institutions",
                                     .id = 2,
                                     .version = INSTITUTIONS_VERSION,
                                     .init = i_init,
                                     .destroy = i_destroy,
-                                    .apply = i_apply};
+                                    .apply = i_apply,
+                                    .prefetch = i_prefetch};
 
 /* ---------- reading ---------- */
 

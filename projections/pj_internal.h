@@ -31,6 +31,28 @@ typedef struct pj_val {
     uint32_t len;
 } pj_val;
 
+/* A str field: pointer into the record and length; p is NULL when absent or not a str. */
+typedef struct pj_strv {
+    const uint8_t *p;
+    uint32_t len;
+} pj_strv;
+
+/*
+ * What the contract folds (turnover, institutions) read of an event of a contract's stream,
+ * found by pj_decode in one pass over the fields: each fold looking the fields up by name
+ * (a dozen scans, three code parses, the reg_no parsed twice) cost more than decoding them.
+ * Codes are -1 when absent or unknown, uints have_* false when absent or not a uint (each fold
+ * applies its own default).
+ */
+typedef struct pj_contract_ev {
+    bool keyed;   /* key is valid: the registration's reg_no, or else the stream's id, is 16 digits */
+    uint64_t key; /* pj_reg_no_key */
+    int cls, field, conf;
+    bool has_total, has_tech;
+    uint64_t total, tech;
+    pj_strv seller, buyer, seller_region, buyer_region, registered_on;
+} pj_contract_ev;
+
 /* One record, walked without copies. The log was verified at append, so this reader checks
  * bounds (it never reads past the record) but not canonical form or the signature. */
 typedef struct pj_event {
@@ -47,6 +69,7 @@ typedef struct pj_event {
         uint32_t klen;
         pj_val v;
     } f[PJ_FIELDS_MAX];
+    pj_contract_ev con; /* filled for the types on a contract's stream only */
 } pj_event;
 
 int pj_decode(pj_event *ev, const uint8_t *rec, size_t len, tl_error *err);
@@ -90,6 +113,15 @@ static inline int pj_code(const pj_event *ev, const char *name, const tl_codelis
         return def;
     int c = tl_code_parse(list, (const char *)p, n);
     return c < 0 ? def : c;
+}
+/* acc += delta, refusing to wrap (tl_amount_add, inline: the folds add a few per record). */
+static inline int pj_amount_add(int64_t *acc, int64_t delta)
+{
+    int64_t sum;
+    if (__builtin_add_overflow(*acc, delta, &sum))
+        return TL_ETOOBIG;
+    *acc = sum;
+    return 0;
 }
 /* A date field as a day number; false when absent or invalid. */
 bool pj_date(const pj_event *ev, const char *name, int32_t *day);
@@ -233,6 +265,10 @@ typedef struct pj_def {
     /* Frees in->state (the registered tables are already freed). */
     void (*destroy)(pj_inst *in);
     int (*apply)(pj_inst *in, const pj_event *ev, tl_error *err);
+    /* Optional: starts loading what apply will touch of ev. The engine calls it for every
+     * projection before it applies ev to any, so that their cache misses (a random slot of a
+     * table of every contract, for each contract fold) overlap instead of coming one by one. */
+    void (*prefetch)(pj_inst *in, const pj_event *ev);
     /* Optional: stages every dirty value held outside the registered tables. */
     int (*flush)(pj_inst *in, tl_error *err);
     /* Optional: after a failed write, forgets state held outside the registered tables. */
@@ -341,6 +377,13 @@ int pj_inst_ctable(pj_inst *in, pj_ctable *t, size_t vsize, size_t max_entries, 
 /* The value of contract key (loaded on a miss), NULL when there is none. The pointer is valid
  * until the next get or create on t; changes to it need no further call. */
 int pj_ctable_get(pj_inst *in, pj_ctable *t, uint64_t key, void **val, tl_error *err);
+/* Sizes in's empty contract tables for up to n contracts (within their bound), at once:
+ * a rebuild from record 0 of a log of n records. Growing there by doubling zeroed twice the
+ * final size in fresh pages and rehashed every slot along the way (a quarter of a rebuild's
+ * time went to the kernel clearing the huge pages). */
+void pj_inst_ctables_reserve(pj_inst *in, uint64_t n);
+/* Starts loading the slot where key's probe begins (see pj_def.prefetch). */
+void pj_ctable_prefetch(const pj_ctable *t, uint64_t key);
 /* A new contract (a registration: the sequencer refuses a second one): a zeroed value. */
 int pj_ctable_create(pj_ctable *t, uint64_t key, void **val, tl_error *err);
 /* Visits the records of stream with seq < in->next, decoded, in order: fn's nonzero return

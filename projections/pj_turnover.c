@@ -177,10 +177,13 @@ typedef struct turnover_state {
     tl_buf k, val;
 } turnover_state;
 
+/* A contract's cancelled flag sits in its dims, in the low bits that a cell leaves zero: 24
+ * bytes a contract instead of 32 (a rebuild holds every contract; see pj_inst_ctables_reserve). */
+#define CANCELLED 1u
+
 typedef struct contract_rec {
-    uint64_t dims; /* the grouping-6 cell of the contract (its full dimensions) */
+    uint64_t dims; /* the grouping-6 cell of the contract (its full dimensions) | CANCELLED */
     int64_t total, tech;
-    uint8_t cancelled;
 } contract_rec;
 
 typedef struct participant_rec {
@@ -287,7 +290,7 @@ static int cell_add(pj_inst *in, turnover_state *s, uint64_t key, uint32_t day, 
         put_cell(in, c); /* the batch crosses midnight: keep the earlier day's total */
     int64_t nv[3] = {c->v[0], c->v[1], c->v[2]};
     for (int i = 0; i < 3; i++)
-        if (tl_amount_add(&nv[i], delta[i]) != 0)
+        if (pj_amount_add(&nv[i], delta[i]) != 0)
             return tl_fail(err, TL_ETOOBIG, "view.overflow", "", "a turnover total would overflow");
     memcpy(c->v, nv, sizeof nv);
     c->day = day;
@@ -319,11 +322,10 @@ static int add_all(pj_inst *in, turnover_state *s, uint64_t full, uint32_t day, 
     return 0;
 }
 
-static unsigned province_of(const pj_event *ev, const char *name)
+static unsigned province_of(pj_strv r)
 {
-    const uint8_t *p;
-    size_t n;
-    if (!pj_str(ev, name, &p, &n) || n != TL_REGION_LEN || p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9')
+    const uint8_t *p = r.p;
+    if (p == NULL || r.len != TL_REGION_LEN || p[0] < '0' || p[0] > '9' || p[1] < '0' || p[1] > '9')
         return 0;
     return (unsigned)(p[0] - '0') * 10u + (unsigned)(p[1] - '0');
 }
@@ -333,32 +335,32 @@ static int contract_of(pj_inst *in, turnover_state *s, const pj_event *ev, contr
                        tl_error *err)
 {
     *made = false;
+    const pj_contract_ev *ce = &ev->con;
     int32_t reg_day;
-    if (!pj_date(ev, "registered_on", &reg_day))
+    if (ce->registered_on.p == NULL ||
+        tl_date_parse(&reg_day, (const char *)ce->registered_on.p, ce->registered_on.len) != 0)
         return 0;
-    const uint8_t *seller;
-    size_t sn;
     unsigned kind = KIND_UNKNOWN;
-    if (pj_str(ev, "seller", &seller, &sn)) {
+    if (ce->seller.p != NULL) {
         /* A participant's kind never changes, and the sequencer wants the seller registered
          * first: looked up now or when the contract was registered, it is the same. */
         pj_entry *e;
-        int rc = pj_table_get(in, &s->participants, seller, sn, &e, err);
+        int rc = pj_table_get(in, &s->participants, ce->seller.p, ce->seller.len, &e, err);
         if (rc != 0)
             return rc;
         if (e != NULL)
             kind = ((participant_rec *)e->val)->kind;
     }
     dims d = {.year_off = (unsigned)(tl_date_year(reg_day) - TL_DATE_YEAR_MIN),
-              .sprov = province_of(ev, "seller_region"),
-              .bprov = province_of(ev, "buyer_region"),
-              .cls = (unsigned)pj_code(ev, "class", &tl_codes_class, 0),
-              .field = (unsigned)pj_code(ev, "field", &tl_codes_field, 0),
+              .sprov = province_of(ce->seller_region),
+              .bprov = province_of(ce->buyer_region),
+              .cls = ce->cls < 0 ? 0u : (unsigned)ce->cls,
+              .field = ce->field < 0 ? 0u : (unsigned)ce->field,
               .kind = kind};
     memset(c, 0, sizeof *c);
     c->dims = pack(6, &d);
-    c->total = (int64_t)pj_uint(ev, "total_fen", 0);
-    c->tech = (int64_t)pj_uint(ev, "tech_fen", 0);
+    c->total = (int64_t)ce->total; /* 0 when absent */
+    c->tech = (int64_t)ce->tech;
     *made = true;
     return 0;
 }
@@ -371,11 +373,11 @@ static void contract_change(contract_rec *c, const pj_event *ev, int64_t delta[3
         delta[0] = -1;
         delta[1] = -c->total;
         delta[2] = -c->tech;
-        c->cancelled = 1;
+        c->dims |= CANCELLED;
         return;
     }
-    int64_t total = (int64_t)pj_uint(ev, "total_fen", (uint64_t)c->total);
-    int64_t tech = (int64_t)pj_uint(ev, "tech_fen", (uint64_t)c->tech);
+    int64_t total = ev->con.has_total ? (int64_t)ev->con.total : c->total;
+    int64_t tech = ev->con.has_tech ? (int64_t)ev->con.tech : c->tech;
     delta[0] = 0;
     delta[1] = total - c->total;
     delta[2] = tech - c->tech;
@@ -398,7 +400,7 @@ static int refold_step(pj_inst *in, void *ctx, void *val, bool *found, const pj_
         }
         return rc;
     }
-    if ((ev->type == TL_EV_CONTRACT_AMENDED || ev->type == TL_EV_CONTRACT_CANCELLED) && *found && !c->cancelled) {
+    if ((ev->type == TL_EV_CONTRACT_AMENDED || ev->type == TL_EV_CONTRACT_CANCELLED) && *found && !(c->dims & CANCELLED)) {
         int64_t delta[3];
         contract_change(c, ev, delta);
     }
@@ -427,8 +429,9 @@ static int t_apply(pj_inst *in, const pj_event *ev, tl_error *err)
     case TL_EV_CONTRACT_REGISTERED: {
         contract_rec c;
         bool made;
-        if (!pj_str(ev, "reg_no", &id, &idn) || !pj_reg_no_key(id, idn, &key))
+        if (!ev->con.keyed)
             return 0;
+        key = ev->con.key;
         if ((rc = contract_of(in, s, ev, &c, &made, err)) != 0 || !made)
             return rc;
         /* A registration creates the contract: the sequencer refuses a second one. */
@@ -440,16 +443,17 @@ static int t_apply(pj_inst *in, const pj_event *ev, tl_error *err)
     }
     case TL_EV_CONTRACT_AMENDED:
     case TL_EV_CONTRACT_CANCELLED: {
-        if (!pj_stream_id(ev, &id, &idn) || !pj_reg_no_key(id, idn, &key))
+        if (!ev->con.keyed)
             return 0;
+        key = ev->con.key;
         if ((rc = pj_ctable_get(in, &s->contracts, key, &cv, err)) != 0)
             return rc;
         contract_rec *c = cv;
-        if (c == NULL || c->cancelled)
+        if (c == NULL || (c->dims & CANCELLED))
             return 0;
         int64_t delta[3];
         contract_change(c, ev, delta);
-        return add_all(in, s, c->dims, ev->recorded_day, delta, err);
+        return add_all(in, s, c->dims & ~(uint64_t)CANCELLED, ev->recorded_day, delta, err);
     }
     default:
         return 0;
@@ -480,12 +484,21 @@ static int t_flush(pj_inst *in, tl_error *err)
     return 0;
 }
 
+/* The contract's slot, for fold_record to load ahead of apply (pj_def.prefetch). */
+static void t_prefetch(pj_inst *in, const pj_event *ev)
+{
+    const turnover_state *s = in->state;
+    if (ev->con.keyed) /* false for any event not on a contract's stream */
+        pj_ctable_prefetch(&s->contracts, ev->con.key);
+}
+
 const pj_def pj_def_turnover = {.name = "turnover",
                                 .id = 1,
                                 .version = TURNOVER_VERSION,
                                 .init = t_init,
                                 .destroy = t_destroy,
                                 .apply = t_apply,
+                                .prefetch = t_prefetch,
                                 .flush = t_flush,
                                 .reset = t_reset};
 
@@ -673,7 +686,7 @@ static int scan_cells(pj_read *rd, const uint8_t prefix[PJ_PREFIX_BYTES], unsign
     for (size_t i = 0; i < n; i++) {
         if (m > 0 && a[m - 1].key == a[i].key) {
             for (int j = 0; j < 3; j++)
-                if (tl_amount_add(&a[m - 1].v[j], a[i].v[j]) != 0) {
+                if (pj_amount_add(&a[m - 1].v[j], a[i].v[j]) != 0) {
                     free(a);
                     return tl_fail(err, TL_ETOOBIG, "view.overflow", "", "a turnover total would overflow");
                 }

@@ -168,6 +168,7 @@ static uint64_t mix(uint64_t a, uint64_t b)
 
 static uint64_t hash_bytes(uint64_t seed, const uint8_t *k, size_t n)
 {
+    size_t len = n;
     uint64_t h = seed ^ (n * 0x9e3779b97f4a7c15ull);
     while (n >= 8) {
         uint64_t w;
@@ -176,8 +177,22 @@ static uint64_t hash_bytes(uint64_t seed, const uint8_t *k, size_t n)
         k += 8;
         n -= 8;
     }
+    /* The last n < 8 bytes, as little-endian memcpy(&t, k, n) into a zero t would give, but
+     * read with whole loads: the byte copy through the stack stalled the load of t on store
+     * forwarding, and the map hashes a few ids per record. */
     uint64_t t = 0;
-    memcpy(&t, k, n);
+    if (len >= 8) {
+        uint64_t w;
+        memcpy(&w, k + n - 8, 8);
+        t = n == 0 ? 0 : w >> (64 - 8 * n);
+    } else if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, k, 4);
+        memcpy(&hi, k + n - 4, 4);
+        t = (uint64_t)lo | (uint64_t)hi << (8 * (n - 4));
+    } else if (n > 0) {
+        t = (uint64_t)k[0] | (uint64_t)k[n / 2] << (8 * (n / 2)) | (uint64_t)k[n - 1] << (8 * (n - 1));
+    }
     h = mix(h ^ t ^ 0x8ebc6af09c88c6e3ull, 0x589965cc75374cc3ull);
     return h ^ (h >> 29);
 }
@@ -927,21 +942,29 @@ static size_t contract_stream(char *out, uint64_t key)
 }
 
 /* Keys are reg_nos, which registries choose (a registry key signs each): linear probing over
- * a table at most 3/4 full, from a multiplicative hash. */
+ * a table at most 3/4 full, from a multiplicative hash mapped onto [0, cap) by its high bits
+ * (cap need not be a power of two: a reserved table is sized to its need, see
+ * pj_inst_ctables_reserve, and its pages are a good part of a rebuild's cost). */
 static size_t ct_home(const pj_ctable *t, uint64_t key)
 {
     uint64_t h = key * 0x9e3779b97f4a7c15ull;
-    return (size_t)(h >> 32 ^ h) & (t->cap - 1);
+    return (size_t)((h >> 32) * (uint64_t)t->cap >> 32); /* cap < 2^32 (CT_BYTES_MAX) */
 }
 
 static uint64_t *ct_find(const pj_ctable *t, uint64_t key)
 {
     size_t w = 1 + t->vwords;
-    for (size_t i = ct_home(t, key);; i = (i + 1) & (t->cap - 1)) {
+    for (size_t i = ct_home(t, key);; i = i + 1 == t->cap ? 0 : i + 1) {
         uint64_t *sl = t->slots + i * w;
         if (sl[0] == 0 || (sl[0] & CT_KEY) == key)
             return sl;
     }
+}
+
+void pj_ctable_prefetch(const pj_ctable *t, uint64_t key)
+{
+    if (t->cap != 0)
+        __builtin_prefetch(t->slots + ct_home(t, key) * (1 + t->vwords), 1);
 }
 
 /* Zeroed slots, on huge pages where the kernel has them: nearly every lookup of a rebuild is
@@ -1003,6 +1026,28 @@ int pj_inst_ctable(pj_inst *in, pj_ctable *t, size_t vsize, size_t max_entries, 
     in->tables[in->ntables].t = NULL;
     in->tables[in->ntables++].c = t;
     return 0;
+}
+
+void pj_inst_ctables_reserve(pj_inst *in, uint64_t n)
+{
+    for (size_t i = 0; i < in->ntables; i++) {
+        pj_ctable *t = in->tables[i].c;
+        if (t == NULL || t->count != 0)
+            continue;
+        size_t w = 1 + t->vwords, most = CT_BYTES_MAX / (w * sizeof *t->slots);
+        size_t cap = n / 3 * 4 + 4 > most ? most : (size_t)(n / 3 * 4 + 4); /* n fit under 3/4 */
+        if (cap < CT_CAP_MIN)
+            cap = CT_CAP_MIN;
+        if (cap <= t->cap)
+            continue;
+        uint64_t *ns = ct_map(cap * w * sizeof *ns);
+        if (ns == NULL)
+            continue; /* only a hint: the table grows as it needs */
+        if (t->slots != NULL)
+            munmap(t->slots, ct_bytes(t));
+        t->slots = ns;
+        t->cap = cap;
+    }
 }
 
 /* The slot of key, made (as "no such contract", value zeroed) when absent; NULL on ENOMEM. */
