@@ -94,8 +94,9 @@ typedef struct tl_views_options {
  * tl_views_close. In TL_VIEWS_RUN mode starts the workers: they catch up in the background and
  * then follow l (a writer-mode ledger wakes them on each commit; a secondary or read-only
  * ledger is refreshed every TL_VIEWS_FOLLOW_POLL_MS). Projections whose stored version differs
- * from the code's are rebuilt in the background; until then their views answer TL_ESTATE
- * (rule "view.rebuilding"). opt may be NULL (TL_VIEWS_RUN, defaults).
+ * from the code's, or that have no stored state yet, are built from record 0 in the background;
+ * until then their views answer TL_ESTATE (rule "view.rebuilding"). opt may be NULL
+ * (TL_VIEWS_RUN, defaults).
  * Errors: "views.locked" (TL_ESTATE) when another process runs the workers; TL_EIO.
  */
 int tl_views_open(tl_views **out, tl_ledger *l, const tl_views_options *opt, tl_error *err)

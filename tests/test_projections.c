@@ -1714,6 +1714,68 @@ static void test_version_change(void **state)
     world_destroy(&w);
 }
 
+/* A projection with no stored state is built like a rebuild (in memory, one ingested file): it
+ * answers "view.rebuilding" until it has folded the whole log, never a partial state. */
+static void test_fresh_store(void **state)
+{
+    (void)state;
+    world w;
+    world_create(&w, "views-fresh", 3600000u);
+    gen *g = calloc(1, sizeof *g);
+    g->rng = 31337;
+    ingest(&w, g, 300, NULL, NULL);
+    free(g);
+    tl_views *v = views_open(w.l, 0, NULL);
+    views_settle(v);
+    json_t *want = all_views(v);
+    tl_views_close(v);
+
+    uint64_t size = tl_ledger_size(w.l);
+    char other[512];
+    snprintf(other, sizeof other, "%s/views-fresh", w.dir);
+    v = views_open(w.l, 16, other); /* small batches: many passes to observe */
+    bool all_ready = false;
+    tl_projection_stats st[TL_VIEWS_PROJECTIONS_MAX];
+    size_t ns;
+    for (unsigned polls = 0; !all_ready && polls < SYNC_MS; polls++) {
+        ns = tl_views_stats(v, st, TL_VIEWS_PROJECTIONS_MAX);
+        all_ready = true;
+        for (size_t i = 0; i < ns; i++) {
+            if (st[i].ready)
+                assert_int_equal(st[i].position, size);
+            else
+                assert_true(st[i].rebuilding);
+            all_ready = all_ready && st[i].ready;
+        }
+        json_t *res = NULL;
+        tl_view_param by = {"by", "year"};
+        tl_error err;
+        int rc = tl_view_query(&res, v, TL_ACCESS_AUDITOR, "turnover", &by, 1, &err);
+        if (rc != 0) {
+            assert_int_equal(rc, TL_ESTATE);
+            assert_string_equal(err.rule, "view.rebuilding");
+        } else {
+            expect_equal_json(res, json_object_get(want, "year"), "turnover of a fresh store while it builds");
+        }
+        json_decref(res);
+        struct timespec ts = {0, 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    views_settle(v);
+    json_t *got = all_views(v);
+    expect_equal_json(got, want, "views of a fresh store");
+    json_decref(got);
+    ns = tl_views_stats(v, st, TL_VIEWS_PROJECTIONS_MAX);
+    for (size_t i = 0; i < ns; i++) {
+        assert_true(st[i].ready);
+        assert_false(st[i].rebuilding);
+        assert_int_equal(st[i].position, size);
+    }
+    tl_views_close(v);
+    json_decref(want);
+    world_destroy(&w);
+}
+
 static bool contains(const json_t *j, const char *needle)
 {
     char *s = json_dumps(j, JSON_COMPACT);
@@ -2092,6 +2154,7 @@ int main(void)
         cmocka_unit_test(test_bad_queries),
         cmocka_unit_test(test_property),
         cmocka_unit_test(test_version_change),
+        cmocka_unit_test(test_fresh_store),
         cmocka_unit_test(test_old_generations_dropped),
         cmocka_unit_test(test_clean_close_leaves_no_wal),
         cmocka_unit_test(test_crash_kill9),
