@@ -884,12 +884,18 @@ static void multi_get_free(multi_get *g)
     free((void *)g->key_ptrs);
 }
 
+/* Is a node at this level read from the merkle family (stored, but below the cached levels)? */
+static bool is_middle(const tl_ledger *l, unsigned level)
+{
+    return level >= l->stored_level_min && level < MERKLE_CACHED_LEVEL_MIN;
+}
+
 /* Stored nodes below the cached levels among nodes[0..n), into out. */
 static int middle_get(tl_ledger *l, const tl_merkle_node *nodes, size_t n, uint8_t (*out)[TL_HASH_BYTES], tl_error *err)
 {
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
-        m += nodes[i].level >= l->stored_level_min && nodes[i].level < MERKLE_CACHED_LEVEL_MIN;
+        m += is_middle(l, nodes[i].level);
     if (m == 0)
         return 0;
     multi_get g = {0};
@@ -898,14 +904,14 @@ static int middle_get(tl_ledger *l, const tl_merkle_node *nodes, size_t n, uint8
         return rc;
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
-        if (nodes[i].level >= l->stored_level_min && nodes[i].level < MERKLE_CACHED_LEVEL_MIN) {
+        if (is_middle(l, nodes[i].level)) {
             node_key(g.keys[k], nodes[i].level, nodes[i].index);
             g.key_lens[k++] = 9;
         }
     multi_get_run(l, CF_MERKLE, &g);
     k = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        if (nodes[i].level < l->stored_level_min || nodes[i].level >= MERKLE_CACHED_LEVEL_MIN)
+        if (!is_middle(l, nodes[i].level))
             continue;
         size_t len;
         const char *v = multi_get_value(&g, k++, &len, &rc, "cannot read a Merkle node", err);
