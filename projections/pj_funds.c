@@ -72,8 +72,7 @@ static int enc_fund(tl_buf *o, const void *p)
     int rc = pj_w_u8(o, r->kind);
     rc = rc ? rc : pj_w_u8(o, r->has_size);
     rc = rc ? rc : pj_w_u64(o, (uint64_t)r->size);
-    for (int i = 0; i < FUND_COUNTERS && rc == 0; i++)
-        rc = pj_w_u64(o, (uint64_t)r->c[i]);
+    rc = rc ? rc : pj_w_counters(o, r->c, FUND_COUNTERS);
     return rc ? rc : pj_w_str(o, r->parent, strlen(r->parent));
 }
 
@@ -84,8 +83,7 @@ static int dec_fund(void *p, const uint8_t *b, size_t n)
     r->kind = pj_r_u8(&rd);
     r->has_size = pj_r_u8(&rd);
     r->size = (int64_t)pj_r_u64(&rd);
-    for (int i = 0; i < FUND_COUNTERS; i++)
-        r->c[i] = (int64_t)pj_r_u64(&rd);
+    pj_r_counters(&rd, r->c, FUND_COUNTERS);
     pj_r_str(&rd, r->parent, sizeof r->parent);
     return rd.bad ? TL_ECORRUPT : 0;
 }
@@ -125,18 +123,14 @@ static int dec_loan(void *p, const uint8_t *b, size_t n)
 static int enc_pool(tl_buf *o, const void *p)
 {
     const pool_rec *r = p;
-    int rc = 0;
-    for (int i = 0; i < LOAN_COUNTERS && rc == 0; i++)
-        rc = pj_w_u64(o, (uint64_t)r->c[i]);
-    return rc;
+    return pj_w_counters(o, r->c, LOAN_COUNTERS);
 }
 
 static int dec_pool(void *p, const uint8_t *b, size_t n)
 {
     pool_rec *r = p;
     pj_rd rd = {b, b + n, false};
-    for (int i = 0; i < LOAN_COUNTERS; i++)
-        r->c[i] = (int64_t)pj_r_u64(&rd);
+    pj_r_counters(&rd, r->c, LOAN_COUNTERS);
     return rd.bad ? TL_ECORRUPT : 0;
 }
 

@@ -139,18 +139,14 @@ static int dec_owner(void *p, const uint8_t *b, size_t n)
 static int enc_inst(tl_buf *o, const void *p)
 {
     const inst_rec *r = p;
-    int rc = 0;
-    for (int i = 0; i < COUNTERS && rc == 0; i++)
-        rc = pj_w_u64(o, (uint64_t)r->c[i]);
-    return rc;
+    return pj_w_counters(o, r->c, COUNTERS);
 }
 
 static int dec_inst(void *p, const uint8_t *b, size_t n)
 {
     inst_rec *r = p;
     pj_rd rd = {b, b + n, false};
-    for (int i = 0; i < COUNTERS; i++)
-        r->c[i] = (int64_t)pj_r_u64(&rd);
+    pj_r_counters(&rd, r->c, COUNTERS);
     return rd.bad ? TL_ECORRUPT : 0;
 }
 

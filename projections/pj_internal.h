@@ -153,12 +153,14 @@ typedef struct pj_rd {
 } pj_rd;
 int pj_w_u8(tl_buf *b, uint8_t v);
 int pj_w_u64(tl_buf *b, uint64_t v);
+int pj_w_counters(tl_buf *b, const int64_t *c, size_t n); /* n signed counters, 8 bytes each */
 int pj_w_str(tl_buf *b, const void *s, size_t len); /* 1-byte length (<= 255) then bytes */
 int pj_w_text(tl_buf *b, const void *s, size_t len); /* 2-byte length, for text fields */
 uint8_t pj_r_u8(pj_rd *r);
 /* Reads a pj_w_text string into out (cap bytes incl. NUL); too long for out is an error. */
 void pj_r_text(pj_rd *r, char *out, size_t cap);
 uint64_t pj_r_u64(pj_rd *r);
+void pj_r_counters(pj_rd *r, int64_t *c, size_t n); /* reads what pj_w_counters wrote */
 /* Copies a pj_w_str string into out (cap bytes incl. NUL); truncates safely. */
 void pj_r_str(pj_rd *r, char *out, size_t cap);
 

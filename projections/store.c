@@ -83,6 +83,14 @@ int pj_w_u64(tl_buf *b, uint64_t v)
     return tl_buf_append(b, o, 8);
 }
 
+int pj_w_counters(tl_buf *b, const int64_t *c, size_t n)
+{
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = pj_w_u64(b, (uint64_t)c[i]);
+    return rc;
+}
+
 int pj_w_str(tl_buf *b, const void *s, size_t len)
 {
     if (len > 255)
@@ -132,6 +140,12 @@ uint64_t pj_r_u64(pj_rd *r)
     uint64_t v = pj_be64_get(r->p);
     r->p += 8;
     return v;
+}
+
+void pj_r_counters(pj_rd *r, int64_t *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        c[i] = (int64_t)pj_r_u64(r);
 }
 
 void pj_r_str(pj_rd *r, char *out, size_t cap)
