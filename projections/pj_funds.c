@@ -323,100 +323,159 @@ typedef struct pool_row {
     int64_t bank_lent, bank_comp; /* the bank's whole year, across pools */
 } pool_row;
 
-static int read_funds(pj_read *rd, const uint8_t prefix[PJ_PREFIX_BYTES], fund_row **out, size_t *n, tl_error *err)
+/* One stored record: its key after the generation prefix and the tag, and its value. A
+ * nonzero return stops the walk; WALK_STOP (above every error code) stops it without error. */
+typedef int (*record_fn)(void *ctx, const uint8_t *k, size_t kn, const uint8_t *val, size_t vn, tl_error *err);
+#define WALK_STOP 1
+
+/* Visits the records under tag, in key order. */
+static int walk(pj_read *rd, const uint8_t prefix[PJ_PREFIX_BYTES], uint8_t tag, record_fn fn, void *ctx,
+                tl_error *err)
 {
-    *out = NULL;
-    *n = 0;
     uint8_t bound[PJ_KEY_BYTES_MAX];
     rocksdb_readoptions_t *ro;
-    uint8_t tag = 'F';
     rocksdb_iterator_t *it = pj_read_iter(rd, prefix, &tag, 1, bound, &ro);
-    fund_row *rows = NULL;
-    size_t cap = 0;
     int rc = 0;
-    for (; rocksdb_iter_valid(it) && *n < FUNDS_READ_MAX; rocksdb_iter_next(it)) {
+    for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
         size_t kn, vn;
         const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kn);
         const uint8_t *val = (const uint8_t *)rocksdb_iter_value(it, &vn);
-        if (*n == cap) {
-            size_t ncap = cap ? cap * 2 : 64;
-            fund_row *nr = realloc(rows, ncap * sizeof *nr);
-            if (nr == NULL) {
-                rc = pj_nomem(err);
-                break;
-            }
-            rows = nr;
-            cap = ncap;
-        }
-        fund_row *f = &rows[*n];
-        memset(f, 0, sizeof *f);
-        copy_id(f->id, k + PJ_PREFIX_BYTES + 1, kn - PJ_PREFIX_BYTES - 1);
-        if (dec_fund(&f->r, val, vn) != 0) {
-            rc = tl_fail(err, TL_ECORRUPT, "storage.corrupt", "", "damaged fund record");
+        if ((rc = fn(ctx, k + PJ_PREFIX_BYTES + 1, kn - PJ_PREFIX_BYTES - 1, val, vn, err)) != 0)
             break;
-        }
-        memcpy(f->sum, f->r.c, sizeof f->sum);
-        (*n)++;
     }
     int rc2 = pj_iter_done(it, ro, err);
-    if (rc == 0)
-        rc = rc2;
-    if (rc == 0) {
-        /* 'V' in the same order as 'F': one merge pass finds each fund's largest investors. */
-        tag = 'V';
-        it = pj_read_iter(rd, prefix, &tag, 1, bound, &ro);
-        size_t fi = 0;
-        for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-            size_t kn, vn;
-            const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kn);
-            const uint8_t *val = (const uint8_t *)rocksdb_iter_value(it, &vn);
-            const uint8_t *fid = k + PJ_PREFIX_BYTES + 1;
-            const uint8_t *z = memchr(fid, 0, kn - PJ_PREFIX_BYTES - 1);
-            investor_rec inv;
-            if (z == NULL || dec_investor(&inv, val, vn) != 0)
-                continue;
-            char id[TL_ID_BYTES_MAX + 1];
-            copy_id(id, fid, (size_t)(z - fid));
-            while (fi < *n && strcmp(rows[fi].id, id) < 0)
-                fi++;
-            if (fi == *n || strcmp(rows[fi].id, id) != 0)
-                continue;
-            int64_t *top = inv.guidance > 0 ? &rows[fi].top_guidance : &rows[fi].top_other;
-            if (inv.committed > *top)
-                *top = inv.committed;
-        }
-        rc = pj_iter_done(it, ro, err);
+    return rc != 0 && rc != WALK_STOP ? rc : rc2;
+}
+
+/* Fills a zeroed row from one record (arguments as record_fn's); ROW_SKIP leaves the record
+ * out. */
+typedef int (*row_fn)(void *row, const uint8_t *k, size_t kn, const uint8_t *val, size_t vn, tl_error *err);
+#define ROW_SKIP 1
+
+typedef struct row_array {
+    size_t size, max; /* bytes per row; rows at most */
+    row_fn decode;
+    uint8_t *rows;
+    size_t n, cap;
+} row_array;
+
+static int add_row(void *ctx, const uint8_t *k, size_t kn, const uint8_t *val, size_t vn, tl_error *err)
+{
+    row_array *a = ctx;
+    if (a->n == a->cap) {
+        size_t ncap = a->cap ? a->cap * 2 : 64;
+        uint8_t *nr = realloc(a->rows, ncap * a->size);
+        if (nr == NULL)
+            return pj_nomem(err);
+        a->rows = nr;
+        a->cap = ncap;
     }
-    if (rc == 0) {
-        /* A guidance fund's figures are its sub-funds' (rows are in id order: bsearch). */
-        for (size_t i = 0; i < *n; i++)
-            if (rows[i].r.kind == TL_FUND_GUIDANCE)
-                memset(rows[i].sum, 0, sizeof rows[i].sum);
-        for (size_t i = 0; i < *n && rc == 0; i++) {
-            if (rows[i].r.kind != TL_FUND_SUB_FUND || rows[i].r.parent[0] == '\0')
-                continue;
-            size_t lo = 0, hi = *n;
-            while (lo < hi) {
-                size_t mid = (lo + hi) / 2;
-                if (strcmp(rows[mid].id, rows[i].r.parent) < 0)
-                    lo = mid + 1;
-                else
-                    hi = mid;
-            }
-            if (lo == *n || strcmp(rows[lo].id, rows[i].r.parent) != 0 || rows[lo].r.kind != TL_FUND_GUIDANCE)
-                continue;
-            for (int c = 0; c < FUND_COUNTERS; c++)
-                if (tl_amount_add(&rows[lo].sum[c], rows[i].r.c[c]) != 0)
-                    rc = overflow(err);
-        }
-    }
+    uint8_t *row = a->rows + a->n * a->size;
+    memset(row, 0, a->size);
+    int rc = a->decode(row, k, kn, val, vn, err);
+    if (rc != 0)
+        return rc == ROW_SKIP ? 0 : rc;
+    return ++a->n == a->max ? WALK_STOP : 0;
+}
+
+/* The records under tag as a malloc'd array of rows of size bytes, in key order, the first
+ * max of them. On failure *out is NULL and *n 0. */
+static int read_rows(pj_read *rd, const uint8_t prefix[PJ_PREFIX_BYTES], uint8_t tag, size_t size, size_t max,
+                     row_fn decode, void **out, size_t *n, tl_error *err)
+{
+    row_array a = {.size = size, .max = max, .decode = decode};
+    int rc = walk(rd, prefix, tag, add_row, &a, err);
     if (rc != 0) {
-        free(rows);
-        *n = 0;
-        return rc;
+        free(a.rows);
+        a.rows = NULL;
+        a.n = 0;
     }
-    *out = rows;
+    *out = a.rows;
+    *n = a.n;
+    return rc;
+}
+
+/* 'F' || fund id -> a fund row holding its own figures. */
+static int fund_row_decode(void *row, const uint8_t *k, size_t kn, const uint8_t *val, size_t vn, tl_error *err)
+{
+    fund_row *f = row;
+    copy_id(f->id, k, kn);
+    if (dec_fund(&f->r, val, vn) != 0)
+        return tl_fail(err, TL_ECORRUPT, "storage.corrupt", "", "damaged fund record");
+    memcpy(f->sum, f->r.c, sizeof f->sum);
     return 0;
+}
+
+/* 'V' keys in the same order as 'F' keys: one merge pass over the fund rows finds each fund's
+ * largest investors. Damaged entries are passed over. */
+typedef struct top_merge {
+    fund_row *rows;
+    size_t n, at;
+} top_merge;
+
+static int merge_investor(void *ctx, const uint8_t *k, size_t kn, const uint8_t *val, size_t vn, tl_error *err)
+{
+    (void)err;
+    top_merge *m = ctx;
+    const uint8_t *z = memchr(k, 0, kn);
+    investor_rec inv;
+    if (z == NULL || dec_investor(&inv, val, vn) != 0)
+        return 0;
+    char id[TL_ID_BYTES_MAX + 1];
+    copy_id(id, k, (size_t)(z - k));
+    while (m->at < m->n && strcmp(m->rows[m->at].id, id) < 0)
+        m->at++;
+    if (m->at == m->n || strcmp(m->rows[m->at].id, id) != 0)
+        return 0;
+    int64_t *top = inv.guidance > 0 ? &m->rows[m->at].top_guidance : &m->rows[m->at].top_other;
+    if (inv.committed > *top)
+        *top = inv.committed;
+    return 0;
+}
+
+/* A guidance fund's figures are its sub-funds' (rows are in id order: bsearch). */
+static int sum_sub_funds(fund_row *rows, size_t n, tl_error *err)
+{
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].r.kind == TL_FUND_GUIDANCE)
+            memset(rows[i].sum, 0, sizeof rows[i].sum);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        if (rows[i].r.kind != TL_FUND_SUB_FUND || rows[i].r.parent[0] == '\0')
+            continue;
+        size_t lo = 0, hi = n;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (strcmp(rows[mid].id, rows[i].r.parent) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo == n || strcmp(rows[lo].id, rows[i].r.parent) != 0 || rows[lo].r.kind != TL_FUND_GUIDANCE)
+            continue;
+        for (int c = 0; c < FUND_COUNTERS; c++)
+            if (tl_amount_add(&rows[lo].sum[c], rows[i].r.c[c]) != 0)
+                rc = overflow(err);
+    }
+    return rc;
+}
+
+static int read_funds(pj_read *rd, const uint8_t prefix[PJ_PREFIX_BYTES], fund_row **out, size_t *n, tl_error *err)
+{
+    void *rows;
+    int rc = read_rows(rd, prefix, 'F', sizeof(fund_row), FUNDS_READ_MAX, fund_row_decode, &rows, n, err);
+    *out = rows;
+    top_merge m = {*out, *n, 0};
+    if (rc == 0)
+        rc = walk(rd, prefix, 'V', merge_investor, &m, err);
+    if (rc == 0)
+        rc = sum_sub_funds(*out, *n, err);
+    if (rc != 0) {
+        free(*out);
+        *out = NULL;
+        *n = 0;
+    }
+    return rc;
 }
 
 static int pool_row_cmp_bank(const void *a, const void *b)
@@ -435,59 +494,34 @@ static int pool_row_cmp(const void *a, const void *b)
     return c ? c : (x->year > y->year) - (x->year < y->year);
 }
 
+/* 'B' || pool || 0x00 || bank || 0x00 || year (2) -> a pool row; other keys are passed over. */
+static int pool_row_decode(void *row, const uint8_t *k, size_t kn, const uint8_t *val, size_t vn, tl_error *err)
+{
+    pool_row *r = row;
+    const uint8_t *end = k + kn;
+    const uint8_t *z1 = memchr(k, 0, kn);
+    const uint8_t *z2 = z1 ? memchr(z1 + 1, 0, (size_t)(end - z1 - 1)) : NULL;
+    if (z2 == NULL || end - z2 != 3)
+        return ROW_SKIP;
+    copy_id(r->pool, k, (size_t)(z1 - k));
+    copy_id(r->bank, z1 + 1, (size_t)(z2 - z1 - 1));
+    r->year = z2[1] << 8 | z2[2];
+    if (dec_pool(&r->r, val, vn) != 0)
+        return tl_fail(err, TL_ECORRUPT, "storage.corrupt", "", "damaged loan pool record");
+    return 0;
+}
+
 static int read_pools(pj_read *rd, const uint8_t prefix[PJ_PREFIX_BYTES], pool_row **out, size_t *n, tl_error *err)
 {
+    void *got;
+    int rc = read_rows(rd, prefix, 'B', sizeof(pool_row), TL_VIEWS_ROWS_MAX, pool_row_decode, &got, n, err);
+    pool_row *rows = got;
     *out = NULL;
-    *n = 0;
-    uint8_t bound[PJ_KEY_BYTES_MAX];
-    rocksdb_readoptions_t *ro;
-    uint8_t tag = 'B';
-    rocksdb_iterator_t *it = pj_read_iter(rd, prefix, &tag, 1, bound, &ro);
-    pool_row *rows = NULL;
-    size_t cap = 0;
-    int rc = 0;
-    for (; rocksdb_iter_valid(it) && *n < TL_VIEWS_ROWS_MAX; rocksdb_iter_next(it)) {
-        size_t kn, vn;
-        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it, &kn);
-        const uint8_t *val = (const uint8_t *)rocksdb_iter_value(it, &vn);
-        const uint8_t *p = k + PJ_PREFIX_BYTES + 1, *end = k + kn;
-        const uint8_t *z1 = memchr(p, 0, (size_t)(end - p));
-        const uint8_t *z2 = z1 ? memchr(z1 + 1, 0, (size_t)(end - z1 - 1)) : NULL;
-        if (z2 == NULL || end - z2 != 3)
-            continue;
-        if (*n == cap) {
-            size_t ncap = cap ? cap * 2 : 64;
-            pool_row *nr = realloc(rows, ncap * sizeof *nr);
-            if (nr == NULL) {
-                rc = pj_nomem(err);
-                break;
-            }
-            rows = nr;
-            cap = ncap;
-        }
-        pool_row *r = &rows[*n];
-        memset(r, 0, sizeof *r);
-        copy_id(r->pool, p, (size_t)(z1 - p));
-        copy_id(r->bank, z1 + 1, (size_t)(z2 - z1 - 1));
-        r->year = z2[1] << 8 | z2[2];
-        if (dec_pool(&r->r, val, vn) != 0) {
-            rc = tl_fail(err, TL_ECORRUPT, "storage.corrupt", "", "damaged loan pool record");
-            break;
-        }
-        (*n)++;
-    }
-    int rc2 = pj_iter_done(it, ro, err);
-    if (rc == 0)
-        rc = rc2;
-    if (rc != 0) {
-        free(rows);
-        *n = 0;
+    if (rc != 0)
         return rc;
-    }
     /* The cap is per bank and year across pools: sum by (bank, year), then restore order. */
     if (*n == 0) {
         free(rows);
-        *out = NULL;
         return 0;
     }
     qsort(rows, *n, sizeof *rows, pool_row_cmp_bank);
