@@ -43,9 +43,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tl_checkpoint.h"
-#include "tl_note.h"
-
 #define CRASH_ROUNDS 25
 #define CRASH_ELAPSED_MAX_S 60    /* no new round after this: bounds the run on a loaded machine */
 #define CRASH_THREADS 4           /* submitter threads in the child */
@@ -263,89 +260,6 @@ static pid_t spawn(char *const argv[])
     return pid;
 }
 
-/* RFC 6962 section 2.1, exactly as written: MTH(D[n]) = SHA-256(0x01 || MTH(D[0:k]) ||
- * MTH(D[k:n])) with k the largest power of two below n. Independent of ledger/merkle.c. */
-static void naive_root(uint8_t out[TL_HASH_BYTES], const uint8_t (*leaves)[TL_HASH_BYTES], uint64_t n)
-{
-    if (n == 0) {
-        tl_sha256(out, "", 0);
-        return;
-    }
-    if (n == 1) {
-        memcpy(out, leaves[0], TL_HASH_BYTES);
-        return;
-    }
-    uint64_t k = 1;
-    while (k * 2 < n)
-        k *= 2;
-    uint8_t l[TL_HASH_BYTES], r[TL_HASH_BYTES];
-    naive_root(l, leaves, k);
-    naive_root(r, leaves + k, n - k);
-    tl_node_hash(out, l, r);
-}
-
-typedef struct scan_state {
-    uint8_t (*leaves)[TL_HASH_BYTES];
-    uint64_t n;
-    uint64_t cap;
-} scan_state;
-
-/* Every stored record must be whole: canonical, at its seq, a parseable body, a valid
- * signature. */
-static int check_record(void *ctx, uint64_t seq, const uint8_t *rec, size_t len)
-{
-    scan_state *s = ctx;
-    tl_record r;
-    tl_error err;
-    if (tl_record_decode(&r, rec, len, &err) != 0)
-        fail_msg("record %" PRIu64 " does not decode: %s: %s", seq, err.rule, err.msg);
-    if (r.seq != seq || seq != s->n)
-        fail_msg("record %" PRIu64 " holds seq %" PRIu64 " (expected %" PRIu64 ")", seq, r.seq, s->n);
-    tl_event ev;
-    if (tl_event_from_parts(&ev, r.body, r.body_len, r.key, r.sig, &err) != 0)
-        fail_msg("record %" PRIu64 " has a damaged body: %s: %s", seq, err.rule, err.msg);
-    if (!tl_event_verify(ev.sig, ev.body, ev.body_len, ev.key))
-        fail_msg("record %" PRIu64 " carries a signature that does not verify", seq);
-    tl_event_free(&ev);
-    if (s->n == s->cap) {
-        s->cap = s->cap ? 2 * s->cap : 4096;
-        s->leaves = realloc(s->leaves, s->cap * sizeof *s->leaves);
-        assert_non_null(s->leaves);
-    }
-    tl_leaf_hash(s->leaves[s->n++], rec, len);
-    return 0;
-}
-
-typedef struct cp_check {
-    const tl_note_verifier *v;
-    const scan_state *s;
-    uint64_t verified_up_to; /* checkpoints at or below this size were checked earlier */
-    uint64_t newest;
-    unsigned checked;
-} cp_check;
-
-static int check_checkpoint(void *ctx, uint64_t size, const uint8_t *note, size_t len)
-{
-    cp_check *c = ctx;
-    if (size > c->newest)
-        c->newest = size;
-    if (size <= c->verified_up_to)
-        return 0;
-    tl_checkpoint cp;
-    tl_error err;
-    if (tl_checkpoint_open(&cp, (const char *)note, len, c->v, &err) != 0)
-        fail_msg("checkpoint %" PRIu64 " does not verify: %s: %s", size, err.rule, err.msg);
-    assert_int_equal(cp.size, size);
-    if (size > c->s->n)
-        fail_msg("checkpoint at %" PRIu64 " is beyond the log's %" PRIu64 " records", size, c->s->n);
-    uint8_t root[TL_HASH_BYTES];
-    naive_root(root, (const uint8_t(*)[TL_HASH_BYTES])c->s->leaves, size);
-    if (memcmp(root, cp.root, TL_HASH_BYTES) != 0)
-        fail_msg("checkpoint at %" PRIu64 " names a root that is not the records' root", size);
-    c->checked++;
-    return 0;
-}
-
 /* Everything the header comment promises after a kill. Returns the new size. */
 static uint64_t verify_after_kill(tl_test_ledger *t, const acks *all, uint64_t *cp_verified, unsigned *cps)
 {
@@ -385,23 +299,12 @@ static uint64_t verify_after_kill(tl_test_ledger *t, const acks *all, uint64_t *
     }
     tl_buf_free(&rec);
 
-    /* no partial record; the naive root equals the ledger's */
-    scan_state s = {0};
-    assert_int_equal(tl_ledger_scan(t->l, 0, size, check_record, &s, &err), 0);
-    assert_int_equal(s.n, size);
-    uint8_t mine[TL_HASH_BYTES], theirs[TL_HASH_BYTES];
-    naive_root(mine, (const uint8_t(*)[TL_HASH_BYTES])s.leaves, size);
-    assert_int_equal(tl_ledger_root(t->l, size, theirs, &err), 0);
-    assert_memory_equal(mine, theirs, TL_HASH_BYTES);
-
-    /* checkpoints issued since the last check (some of them interrupted by the kill) */
-    char vkey[TL_NOTE_VKEY_BYTES_MAX + 2];
-    assert_int_equal(tl_ledger_vkey(t->l, vkey, sizeof vkey), 0);
-    tl_note_verifier v;
-    assert_int_equal(tl_note_vkey_parse(&v, vkey, strlen(vkey), &err), 0);
-    cp_check c = {.v = &v, .s = &s, .verified_up_to = *cp_verified};
-    assert_int_equal(tl_ledger_checkpoint_scan(t->l, check_checkpoint, &c, &err), 0);
-    *cps += c.checked;
+    /* no partial record; the naive root equals the ledger's; the checkpoints issued since the
+     * last check (some of them interrupted by the kill) name it */
+    tl_test_log_check c;
+    tl_test_check_log(t->l, *cp_verified, &c);
+    assert_int_equal(c.size, size);
+    *cps += c.checkpoints;
 
     /* appends continue where the log ends */
     char json[2048], reg[24];
@@ -414,7 +317,6 @@ static uint64_t verify_after_kill(tl_test_ledger *t, const acks *all, uint64_t *
     tl_ledger_close(t->l); /* issues a checkpoint at size + 1, checked next round */
     t->l = NULL;
     *cp_verified = c.newest;
-    free(s.leaves);
     return size + 1;
 }
 

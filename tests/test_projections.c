@@ -16,7 +16,6 @@
 #include "testutil.h"
 
 #include <dirent.h>
-#include <pthread.h>
 #include <rocksdb/c.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -62,52 +61,6 @@ typedef struct world {
     clock_state clock;
     tl_keypair admin, registry, fm, bank[2];
 } world;
-
-typedef struct waiter {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    size_t pending, created, rejected;
-} waiter;
-
-static void on_done(void *ctx, const tl_append_result *res)
-{
-    waiter *w = ctx;
-    pthread_mutex_lock(&w->mu);
-    if (res->status == TL_APPEND_CREATED)
-        w->created++;
-    else
-        w->rejected++;
-    w->pending--;
-    pthread_cond_broadcast(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
-/* Submits signed envelopes in order without waiting for each fsync, then waits for all. */
-static void submit_all(tl_ledger *l, tl_buf *envs, size_t n, waiter *w)
-{
-    for (size_t i = 0; i < n; i++) {
-        tl_event ev;
-        tl_error err;
-        if (tl_event_prepare(&ev, envs[i].data, envs[i].len, &err) != 0)
-            fail_msg("prepare: %s at %s: %s", err.rule, err.path, err.msg);
-        pthread_mutex_lock(&w->mu);
-        w->pending++;
-        pthread_mutex_unlock(&w->mu);
-        for (;;) {
-            int rc = tl_ledger_submit(l, &ev, on_done, w, &err);
-            if (rc == 0)
-                break;
-            if (rc != TL_ETOOBIG)
-                fail_msg("submit: %s", err.msg);
-            struct timespec ts = {0, 1000000};
-            nanosleep(&ts, NULL);
-        }
-    }
-    pthread_mutex_lock(&w->mu);
-    while (w->pending > 0)
-        pthread_cond_wait(&w->cv, &w->mu);
-    pthread_mutex_unlock(&w->mu);
-}
 
 static void must(tl_ledger *l, const tl_keypair *kp, const char *json)
 {
@@ -1216,17 +1169,59 @@ static void ingest(world *w, gen *g, int n, tl_views *v, const char *rebuild_mid
     out_env o = {0};
     for (int i = 0; i < n; i++)
         emit_random(w, g, &o);
-    waiter wt = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0};
     size_t half = o.n / 2;
-    submit_all(w->l, o.envs, half, &wt);
+    tl_test_submitted first, second;
+    tl_test_submit_all(w->l, o.envs, half, &first);
     if (rebuild_midway != NULL) {
         tl_error err;
         assert_int_equal(tl_views_rebuild(v, strcmp(rebuild_midway, "*") ? rebuild_midway : NULL, &err), 0);
     }
-    submit_all(w->l, o.envs + half, o.n - half, &wt);
+    tl_test_submit_all(w->l, o.envs + half, o.n - half, &second);
     /* most random events are valid; a few are refused by the rules (e.g. a cancelled contract) */
-    assert_true(wt.created > wt.rejected);
+    size_t created = first.created + second.created;
+    assert_true(created > o.n - created);
     free_envs(&o);
+}
+
+/* A world (a record every hour) holding n random events of the generator seeded with seed. */
+static void world_with_events(world *w, const char *tag, uint64_t seed, int n)
+{
+    world_create(w, tag, 3600000u);
+    gen *g = calloc(1, sizeof *g);
+    assert_non_null(g);
+    g->rng = seed;
+    ingest(w, g, n, NULL, NULL);
+    free(g);
+}
+
+/* Every view of l once its views (in views_dir; NULL: DIR/views) have caught up. */
+static json_t *views_snapshot(tl_ledger *l, const char *views_dir)
+{
+    tl_views *v = views_open(l, 0, views_dir);
+    views_settle(v);
+    json_t *all = all_views(v);
+    tl_views_close(v);
+    return all;
+}
+
+/* Once v has caught up, every view equals want's. */
+static void expect_views(tl_views *v, const json_t *want, const char *what)
+{
+    views_settle(v);
+    json_t *got = all_views(v);
+    expect_equal_json(got, want, what);
+    json_decref(got);
+}
+
+/* The views against the brute force over the whole log of l. */
+static void check_brute_force(tl_views *v, tl_ledger *l)
+{
+    bf b;
+    bf_run(&b, l, UINT32_MAX);
+    check_funds(v, &b);
+    check_institutions(v, &b);
+    check_catalogue(v, &b);
+    bf_free(&b);
 }
 
 /* Appends and returns the Beijing day its record was recorded on. */
@@ -1271,28 +1266,17 @@ static void property_run(uint64_t seed)
     static const char *const days[] = {"2018-12-31", "2019-01-01", "2019-01-20", "2019-02-15", "2019-03-31"};
     for (size_t i = 0; i < sizeof days / sizeof days[0]; i++)
         check_turnover(v, w.l, day_of(days[i]), days[i]);
-    bf b;
-    bf_run(&b, w.l, UINT32_MAX);
-    check_funds(v, &b);
-    check_institutions(v, &b);
-    check_catalogue(v, &b);
-    bf_free(&b);
+    check_brute_force(v, w.l);
 
     /* == rebuilt from zero beside the live state */
     tl_error err;
     assert_int_equal(tl_views_rebuild(v, NULL, &err), 0);
-    views_settle(v);
-    json_t *reb = all_views(v);
-    expect_equal_json(reb, inc, "rebuilt views");
-    json_decref(reb);
+    expect_views(v, inc, "rebuilt views");
 
     /* == after a restart (caches cold: everything read back from the store) */
     tl_views_close(v);
     v = views_open(w.l, 1000, NULL);
-    views_settle(v);
-    reb = all_views(v);
-    expect_equal_json(reb, inc, "views after restart");
-    json_decref(reb);
+    expect_views(v, inc, "views after restart");
 
     /* == brute force again after more events, most about contracts this process has not seen:
      * their state is not stored but folded again from their streams in the log */
@@ -1301,21 +1285,14 @@ static void property_run(uint64_t seed)
     json_decref(inc);
     inc = all_views(v);
     check_turnover(v, w.l, UINT32_MAX, NULL);
-    bf_run(&b, w.l, UINT32_MAX);
-    check_funds(v, &b);
-    check_institutions(v, &b);
-    check_catalogue(v, &b);
-    bf_free(&b);
+    check_brute_force(v, w.l);
     tl_views_close(v);
 
     /* == folded once from zero into an empty store in one pass */
     char other[512];
     snprintf(other, sizeof other, "%s/views-other", w.dir);
     v = views_open(w.l, 0, other);
-    views_settle(v);
-    reb = all_views(v);
-    expect_equal_json(reb, inc, "views of a fresh store");
-    json_decref(reb);
+    expect_views(v, inc, "views of a fresh store");
     tl_views_close(v);
     json_decref(inc);
     free(g);
@@ -1399,30 +1376,47 @@ static void test_as_of_vintages(void **state)
     world_destroy(&w);
 }
 
-/* After a kill: was any projection short of the end, or a rebuild under way? (read-only peek
- * at the views store; store.c describes the meta keys) */
-static int killed_midway(const char *dir, uint64_t size)
+/* DIR/views opened straight through RocksDB (store.c describes its keys), read-only or for
+ * writing; NULL when it cannot be opened. */
+static rocksdb_t *views_db(const char *dir, bool writable)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/views", dir);
     rocksdb_options_t *o = rocksdb_options_create();
     char *dberr = NULL;
-    rocksdb_t *db = rocksdb_open_for_read_only(o, path, 0, &dberr);
+    rocksdb_t *db = writable ? rocksdb_open(o, path, &dberr) : rocksdb_open_for_read_only(o, path, 0, &dberr);
     rocksdb_options_destroy(o);
-    if (dberr != NULL) { /* killed before the store was created */
-        rocksdb_free(dberr);
-        return 1;
-    }
+    rocksdb_free(dberr);
+    return db;
+}
+
+/* The value of key in db (rocksdb_free it), or NULL. */
+static char *views_db_get(rocksdb_t *db, const char *key, size_t klen, size_t *n)
+{
     rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    char *dberr = NULL;
+    char *val = rocksdb_get(db, ro, key, klen, n, &dberr);
+    rocksdb_readoptions_destroy(ro);
+    rocksdb_free(dberr);
+    return val;
+}
+
+/* After a kill: was any projection short of the end, or a rebuild under way? (read-only peek
+ * at the meta keys of the views store) */
+static int killed_midway(const char *dir, uint64_t size)
+{
+    rocksdb_t *db = views_db(dir, false);
+    if (db == NULL) /* killed before the store was created */
+        return 1;
     int mid = 0;
     for (char proj = 1; proj <= 4; proj++) {
         char key[3] = {0, 'b', proj};
         size_t n;
-        char *val = rocksdb_get(db, ro, key, 3, &n, &dberr);
+        char *val = views_db_get(db, key, 3, &n);
         mid |= val != NULL;
         rocksdb_free(val);
         key[1] = 'a';
-        val = rocksdb_get(db, ro, key, 3, &n, &dberr);
+        val = views_db_get(db, key, 3, &n);
         if (val == NULL || n != 8) {
             mid = 1;
             rocksdb_free(val);
@@ -1430,14 +1424,13 @@ static int killed_midway(const char *dir, uint64_t size)
         }
         char pkey[6] = {proj, val[4], val[5], val[6], val[7], 0};
         rocksdb_free(val);
-        val = rocksdb_get(db, ro, pkey, 6, &n, &dberr);
+        val = views_db_get(db, pkey, 6, &n);
         uint64_t pos = 0;
         for (size_t i = 0; val != NULL && i < n; i++)
             pos = pos << 8 | (uint8_t)val[i];
         rocksdb_free(val);
         mid |= pos < size;
     }
-    rocksdb_readoptions_destroy(ro);
     rocksdb_close(db);
     return mid;
 }
@@ -1447,17 +1440,10 @@ static void test_crash_kill9(void **state)
 {
     (void)state;
     world w;
-    world_create(&w, "views-crash", 3600000u);
-    gen *g = calloc(1, sizeof *g);
-    g->rng = 12345;
-    ingest(&w, g, 1200, NULL, NULL);
-    free(g);
+    world_with_events(&w, "views-crash", 12345, 1200);
     char ref[512];
     snprintf(ref, sizeof ref, "%s/ref-views", w.dir);
-    tl_views *v = views_open(w.l, 0, ref);
-    views_settle(v);
-    json_t *want = all_views(v);
-    tl_views_close(v);
+    json_t *want = views_snapshot(w.l, ref);
     uint64_t size = tl_ledger_size(w.l);
     tl_ledger_close(w.l);
     w.l = NULL;
@@ -1514,11 +1500,8 @@ static void test_crash_kill9(void **state)
     tl_ledger_options lo = {.mode = TL_OPEN_READ_ONLY};
     tl_error err;
     assert_int_equal(tl_ledger_open(&w.l, w.dir, &lo, &err), 0);
-    v = views_open(w.l, 0, NULL);
-    views_settle(v);
-    json_t *got = all_views(v);
-    expect_equal_json(got, want, "views after kill -9");
-    json_decref(got);
+    tl_views *v = views_open(w.l, 0, NULL);
+    expect_views(v, want, "views after kill -9");
     tl_views_close(v);
     json_decref(want);
     world_destroy(&w);
@@ -1528,19 +1511,13 @@ static void test_crash_kill9(void **state)
  * of their projection (store.c: such files are dropped, not left to compaction). */
 static int stale_files(const char *dir, int *live_gen_files)
 {
-    char path[512];
-    snprintf(path, sizeof path, "%s/views", dir);
-    rocksdb_options_t *o = rocksdb_options_create();
-    char *dberr = NULL;
-    rocksdb_t *db = rocksdb_open_for_read_only(o, path, 0, &dberr);
-    rocksdb_options_destroy(o);
-    assert_null(dberr);
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+    rocksdb_t *db = views_db(dir, false);
+    assert_non_null(db);
     uint32_t live[5] = {0};
     for (char proj = 1; proj <= 4; proj++) {
         char key[3] = {0, 'a', proj};
         size_t n;
-        char *val = rocksdb_get(db, ro, key, 3, &n, &dberr);
+        char *val = views_db_get(db, key, 3, &n);
         assert_non_null(val);
         assert_int_equal(n, 8);
         live[(int)proj] = (uint32_t)(uint8_t)val[4] << 24 | (uint32_t)(uint8_t)val[5] << 16 |
@@ -1561,7 +1538,6 @@ static int stale_files(const char *dir, int *live_gen_files)
         *live_gen_files += g == live[a[0]];
     }
     rocksdb_livefiles_destroy(lf);
-    rocksdb_readoptions_destroy(ro);
     rocksdb_close(db);
     return stale;
 }
@@ -1571,11 +1547,7 @@ static void test_old_generations_dropped(void **state)
 {
     (void)state;
     world w;
-    world_create(&w, "views-drop", 3600000u);
-    gen *g = calloc(1, sizeof *g);
-    g->rng = 777;
-    ingest(&w, g, 300, NULL, NULL);
-    free(g);
+    world_with_events(&w, "views-drop", 777, 300);
     tl_views *v = views_open(w.l, 0, NULL);
     views_settle(v);
     json_t *want = all_views(v);
@@ -1584,9 +1556,7 @@ static void test_old_generations_dropped(void **state)
         assert_int_equal(tl_views_rebuild(v, NULL, &err), 0);
         views_settle(v);
     }
-    json_t *got = all_views(v);
-    expect_equal_json(got, want, "views after three rebuilds");
-    json_decref(got);
+    expect_views(v, want, "views after three rebuilds");
     json_decref(want);
     tl_views_close(v);
     int live_files;
@@ -1624,11 +1594,7 @@ static void test_clean_close_leaves_no_wal(void **state)
 {
     (void)state;
     world w;
-    world_create(&w, "views-wal", 3600000u);
-    gen *g = calloc(1, sizeof *g);
-    g->rng = 4242;
-    ingest(&w, g, 200, NULL, NULL);
-    free(g);
+    world_with_events(&w, "views-wal", 4242, 200);
     uint64_t size = tl_ledger_size(w.l);
     assert_true(wal_bytes(w.dir) > 0); /* the records are in the WAL until the close */
     tl_ledger_close(w.l);
@@ -1653,39 +1619,26 @@ static void test_version_change(void **state)
 {
     (void)state;
     world w;
-    world_create(&w, "views-version", 3600000u);
-    gen *g = calloc(1, sizeof *g);
-    g->rng = 777;
-    ingest(&w, g, 300, NULL, NULL);
-    free(g);
-    tl_views *v = views_open(w.l, 0, NULL);
-    views_settle(v);
-    json_t *want = all_views(v);
-    tl_views_close(v);
+    world_with_events(&w, "views-version", 777, 300);
+    json_t *want = views_snapshot(w.l, NULL);
 
     /* make the stored turnover generation look like another version of the fold */
-    char path[512];
-    snprintf(path, sizeof path, "%s/views", w.dir);
-    rocksdb_options_t *o = rocksdb_options_create();
-    char *dberr = NULL;
-    rocksdb_t *db = rocksdb_open(o, path, &dberr);
-    assert_null(dberr);
+    rocksdb_t *db = views_db(w.dir, true);
+    assert_non_null(db);
     size_t n;
-    rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
-    char *val = rocksdb_get(db, ro, "\0a\1", 3, &n, &dberr);
-    rocksdb_readoptions_destroy(ro);
+    char *val = views_db_get(db, "\0a\1", 3, &n);
     assert_non_null(val);
     assert_int_equal(n, 8);
     val[3] = (char)99; /* version 99 */
     rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+    char *dberr = NULL;
     rocksdb_put(db, wo, "\0a\1", 3, val, n, &dberr);
     assert_null(dberr);
     rocksdb_free(val);
     rocksdb_writeoptions_destroy(wo);
     rocksdb_close(db);
-    rocksdb_options_destroy(o);
 
-    v = views_open(w.l, 0, NULL);
+    tl_views *v = views_open(w.l, 0, NULL);
     json_t *res = NULL;
     tl_turnover_query q = {.by = TL_DIM_YEAR};
     tl_error err;
@@ -1695,10 +1648,7 @@ static void test_version_change(void **state)
         assert_string_equal(err.rule, "view.rebuilding");
     }
     json_decref(res);
-    views_settle(v);
-    json_t *got = all_views(v);
-    expect_equal_json(got, want, "views after a version change");
-    json_decref(got);
+    expect_views(v, want, "views after a version change");
     tl_projection_stats st[TL_VIEWS_PROJECTIONS_MAX];
     size_t ns = tl_views_stats(v, st, TL_VIEWS_PROJECTIONS_MAX);
     assert_int_equal(ns, 4);
@@ -1720,20 +1670,13 @@ static void test_fresh_store(void **state)
 {
     (void)state;
     world w;
-    world_create(&w, "views-fresh", 3600000u);
-    gen *g = calloc(1, sizeof *g);
-    g->rng = 31337;
-    ingest(&w, g, 300, NULL, NULL);
-    free(g);
-    tl_views *v = views_open(w.l, 0, NULL);
-    views_settle(v);
-    json_t *want = all_views(v);
-    tl_views_close(v);
+    world_with_events(&w, "views-fresh", 31337, 300);
+    json_t *want = views_snapshot(w.l, NULL);
 
     uint64_t size = tl_ledger_size(w.l);
     char other[512];
     snprintf(other, sizeof other, "%s/views-fresh", w.dir);
-    v = views_open(w.l, 16, other); /* small batches: many passes to observe */
+    tl_views *v = views_open(w.l, 16, other); /* small batches: many passes to observe */
     bool all_ready = false;
     tl_projection_stats st[TL_VIEWS_PROJECTIONS_MAX];
     size_t ns;
@@ -1761,10 +1704,7 @@ static void test_fresh_store(void **state)
         struct timespec ts = {0, 1000000L};
         nanosleep(&ts, NULL);
     }
-    views_settle(v);
-    json_t *got = all_views(v);
-    expect_equal_json(got, want, "views of a fresh store");
-    json_decref(got);
+    expect_views(v, want, "views of a fresh store");
     ns = tl_views_stats(v, st, TL_VIEWS_PROJECTIONS_MAX);
     for (size_t i = 0; i < ns; i++) {
         assert_true(st[i].ready);
@@ -1878,11 +1818,7 @@ static void test_bad_queries(void **state)
 {
     (void)state;
     world w;
-    world_create(&w, "views-bad", 3600000u);
-    gen *g = calloc(1, sizeof *g);
-    g->rng = 99;
-    ingest(&w, g, 200, NULL, NULL);
-    free(g);
+    world_with_events(&w, "views-bad", 99, 200);
     tl_views *v = views_open(w.l, 0, NULL);
     views_settle(v);
     json_t *before = all_views(v);
@@ -1978,15 +1914,33 @@ static int run(const char *dir, const char *args, char **out, char **errtext)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* Runs `techledger` with the formatted arguments from dir: it must exit with status, and print
+ * out_has on its standard output and err_has on its standard error (NULL: anything). */
+static void expect_command(const char *dir, int status, const char *out_has, const char *err_has, const char *fmt,
+                           ...) __attribute__((format(printf, 5, 6)));
+static void expect_command(const char *dir, int status, const char *out_has, const char *err_has, const char *fmt,
+                           ...)
+{
+    char args[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    char *out, *errt;
+    assert_int_equal(run(dir, args, &out, &errt), status);
+    if (out_has != NULL)
+        assert_non_null(strstr(out, out_has));
+    if (err_has != NULL)
+        assert_non_null(strstr(errt, err_has));
+    free(out);
+    free(errt);
+}
+
 static void test_report_command(void **state)
 {
     (void)state;
     world w;
-    world_create(&w, "views-report", 3600000u);
-    gen *g = calloc(1, sizeof *g);
-    g->rng = 4242;
-    ingest(&w, g, 300, NULL, NULL);
-    free(g);
+    world_with_events(&w, "views-report", 4242, 300);
     bf b;
     bf_run(&b, w.l, UINT32_MAX);
     char args[1024];
@@ -2042,40 +1996,14 @@ static void test_report_command(void **state)
     free(out);
     free(errt);
     /* errors: the rule and the field, and the exit status */
-    snprintf(args, sizeof args, "report %s nosuch", w.dir);
-    assert_int_equal(run(w.dir, args, &out, &errt), 2);
-    assert_non_null(strstr(errt, "view.unknown"));
-    free(out);
-    free(errt);
-    snprintf(args, sizeof args, "report %s turnover --by year,planet", w.dir);
-    assert_int_equal(run(w.dir, args, &out, &errt), 2);
-    assert_non_null(strstr(errt, "view.param at by"));
-    free(out);
-    free(errt);
-    snprintf(args, sizeof args, "report %s contracts/2099999999999999", w.dir);
-    assert_int_equal(run(w.dir, args, &out, &errt), 1);
-    assert_non_null(strstr(errt, "view.not_found"));
-    free(out);
-    free(errt);
-    snprintf(args, sizeof args, "report %s turnover --format xml", w.dir);
-    assert_int_equal(run(w.dir, args, &out, &errt), 2);
-    free(out);
-    free(errt);
-    snprintf(args, sizeof args, "report %s/nowhere turnover", w.dir);
-    assert_int_equal(run(w.dir, args, &out, &errt), 3);
-    free(out);
-    free(errt);
+    expect_command(w.dir, 2, NULL, "view.unknown", "report %s nosuch", w.dir);
+    expect_command(w.dir, 2, NULL, "view.param at by", "report %s turnover --by year,planet", w.dir);
+    expect_command(w.dir, 1, NULL, "view.not_found", "report %s contracts/2099999999999999", w.dir);
+    expect_command(w.dir, 2, NULL, NULL, "report %s turnover --format xml", w.dir);
+    expect_command(w.dir, 3, NULL, NULL, "report %s/nowhere turnover", w.dir);
     /* rebuild */
-    snprintf(args, sizeof args, "rebuild %s", w.dir);
-    assert_int_equal(run(w.dir, args, &out, &errt), 0);
-    assert_non_null(strstr(out, "rebuilt every projection"));
-    free(out);
-    free(errt);
-    snprintf(args, sizeof args, "rebuild %s --projection nope", w.dir);
-    assert_int_equal(run(w.dir, args, &out, &errt), 2);
-    assert_non_null(strstr(errt, "view.unknown"));
-    free(out);
-    free(errt);
+    expect_command(w.dir, 0, "rebuilt every projection", NULL, "rebuild %s", w.dir);
+    expect_command(w.dir, 2, NULL, "view.unknown", "rebuild %s --projection nope", w.dir);
     json_decref(want);
     bf_free(&b);
     world_destroy(&w);
@@ -2130,12 +2058,7 @@ static void test_project_process(void **state)
     assert_true(st[0].ready);
     assert_int_equal(st[0].lag_records, 0);
     /* rebuild asked of the running process */
-    char args[600], *out, *errt;
-    snprintf(args, sizeof args, "rebuild %s --projection funds", w.dir);
-    assert_int_equal(run(w.dir, args, &out, &errt), 0);
-    assert_non_null(strstr(out, "asked it to rebuild"));
-    free(out);
-    free(errt);
+    expect_command(w.dir, 0, "asked it to rebuild", NULL, "rebuild %s --projection funds", w.dir);
     tl_views_close(v);
     kill(pid, SIGTERM);
     int status;
@@ -2144,6 +2067,7 @@ static void test_project_process(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
     world_destroy(&w);
 }
+
 
 int main(void)
 {

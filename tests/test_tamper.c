@@ -22,20 +22,11 @@
 #include "tl_state.h"
 #include "tl_verify.h"
 
-#define JSON_BYTES 4096
 #define CP_EVERY 5
 #define RECORDS_MAX 64
 #define SPARE_KEY 0x06 /* added to registry-bj, then revoked, by the example history */
 #define REGISTRY_KEY 0x02
-
-static tl_keypair key_of(uint8_t b)
-{
-    uint8_t seed[TL_SEED_BYTES];
-    memset(seed, b, sizeof seed);
-    tl_keypair kp;
-    tl_keypair_from_seed(&kp, seed);
-    return kp;
-}
+#define OTHER_KEY 0x77 /* a key the log never names */
 
 static void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void sh(const char *fmt, ...)
@@ -47,46 +38,6 @@ static void sh(const char *fmt, ...)
     va_end(ap);
     if (system(cmd) != 0)
         fail_msg("command failed: %s", cmd);
-}
-
-/* The first `count` events of the example history (all of them when count is 0), closed. */
-static void build_ledger(const char *dir, size_t count)
-{
-    assert_int_equal(tl_crypto_init(), 0);
-    tl_keypair admin = key_of(0x01);
-    tl_ledger_options opt = {.checkpoint_every_records = CP_EVERY};
-    tl_error err;
-    tl_error_clear(&err);
-    if (tl_ledger_create(dir, TL_SCHEMA_EXAMPLE_ORIGIN, &admin, &opt, &err) != 0)
-        fail_msg("create: %s: %s", err.rule, err.msg);
-    tl_ledger *l;
-    if (tl_ledger_open(&l, dir, &opt, &err) != 0)
-        fail_msg("open: %s: %s", err.rule, err.msg);
-    size_t n;
-    const tl_schema_example *ex = tl_schema_examples(&n);
-    if (count == 0 || count > n)
-        count = n;
-    for (size_t i = 1; i < count; i++) {
-        char json[JSON_BYTES];
-        snprintf(json, sizeof json, "{\"type\":\"%s\",\"stream\":\"%s\",\"data\":%s}", ex[i].type, ex[i].stream,
-                 ex[i].data);
-        tl_keypair kp = key_of(ex[i].seed);
-        tl_append_result res;
-        if (tl_test_append(l, &kp, json, &res) != 0)
-            fail_msg("example %zu refused: %s: %s", i, res.err.rule, res.err.msg);
-    }
-    tl_ledger_close(l);
-}
-
-static void export_bundle(const char *dir, const char *out)
-{
-    tl_ledger *l;
-    tl_error err;
-    assert_int_equal(tl_verify_open_ledger(&l, dir, &err), 0);
-    tl_bundle_summary sum;
-    if (tl_bundle_export(&sum, l, out, NULL, NULL, &err) != 0)
-        fail_msg("export: %s: %s", err.rule, err.msg);
-    tl_ledger_close(l);
 }
 
 typedef struct fixture {
@@ -105,8 +56,8 @@ static int setup(void **state)
     fx.tmp = tl_test_tmpdir("tamper");
     snprintf(fx.ledger, sizeof fx.ledger, "%s/ledger", fx.tmp);
     snprintf(fx.bundle, sizeof fx.bundle, "%s/bundle", fx.tmp);
-    build_ledger(fx.ledger, 0);
-    export_bundle(fx.ledger, fx.bundle);
+    tl_ledger_close(tl_test_example_ledger(fx.ledger, CP_EVERY, 0));
+    tl_test_export(fx.ledger, fx.bundle, NULL);
     return 0;
 }
 
@@ -190,6 +141,19 @@ static void write_file(const char *dir, const char *name, const void *data, size
     assert_int_equal(fclose(f), 0);
 }
 
+/* dir/ledger.vkey naming OTHER_KEY under origin, followed by end. */
+static void write_other_vkey(const char *dir, const char *origin, const char *end)
+{
+    tl_keypair other = tl_test_key(OTHER_KEY);
+    tl_note_verifier v;
+    tl_error err;
+    assert_int_equal(tl_note_verifier_init(&v, origin, other.pk, &err), 0);
+    char line[TL_NOTE_VKEY_BYTES_MAX + 2];
+    tl_note_vkey_format(line, &v);
+    strcat(line, end);
+    write_file(dir, "ledger.vkey", line, strlen(line));
+}
+
 /* Writes records in the given order (indices into r), with `insert` spliced in before
  * position at (SIZE_MAX: nowhere). */
 static void records_save(const records *r, const char *bundle, const size_t *order, size_t n, const tl_buf *insert,
@@ -209,6 +173,20 @@ static void records_save(const records *r, const char *bundle, const size_t *ord
 }
 
 static void records_free(records *r) { free(r->data); }
+
+/* A fresh copy of the pristine bundle, its records loaded into r. */
+static const char *bundle_copy(records *r)
+{
+    const char *b = fresh_copy(fx.bundle);
+    records_load(r, b);
+    return b;
+}
+
+static void done_with_bundle_copy(records *r)
+{
+    records_free(r);
+    done_with_copy();
+}
 
 /* Record k re-encoded with one field changed by fn. */
 typedef void (*record_edit)(tl_record *rec, void *ctx);
@@ -251,7 +229,7 @@ static void replace_record(const char *bundle, const records *r, size_t k, const
 static void forge_record(tl_buf *out, uint8_t signer, const char *json, uint64_t seq, uint64_t recorded,
                          uint64_t version)
 {
-    tl_keypair kp = key_of(signer);
+    tl_keypair kp = tl_test_key(signer);
     tl_buf env;
     tl_test_envelope(&env, &kp, json);
     tl_event ev;
@@ -288,9 +266,8 @@ static uint64_t covering_checkpoint(const char *bundle, uint64_t k)
 static void test_bundle_record_bytes(void **state)
 {
     (void)state;
-    const char *b = fresh_copy(fx.bundle);
     records r;
-    records_load(&r, b);
+    const char *b = bundle_copy(&r);
     /* the last byte of record 9's signature */
     r.data[r.off[10] - 1] ^= 0x01;
     write_file(b, "records", r.data, r.len);
@@ -307,16 +284,14 @@ static void test_bundle_record_bytes(void **state)
     r.data[r.off[4]] = 0x96;
     write_file(b, "records", r.data, r.len);
     expect_failure(b, "record.shape", NULL, 4, "records");
-    records_free(&r);
-    done_with_copy();
+    done_with_bundle_copy(&r);
 }
 
 static void test_bundle_record_fields(void **state)
 {
     (void)state;
-    const char *b = fresh_copy(fx.bundle);
     records r;
-    records_load(&r, b);
+    const char *b = bundle_copy(&r);
     tl_buf x;
     /* seq */
     uint64_t v = 7;
@@ -345,16 +320,14 @@ static void test_bundle_record_fields(void **state)
     char where[64];
     snprintf(where, sizeof where, "checkpoints/%llu", (unsigned long long)cp);
     expect_failure(b, "checkpoint.root", "", TL_VERIFY_NO_SEQ, where);
-    records_free(&r);
-    done_with_copy();
+    done_with_bundle_copy(&r);
 }
 
 static void test_bundle_deleted_reordered_truncated(void **state)
 {
     (void)state;
-    const char *b = fresh_copy(fx.bundle);
     records r;
-    records_load(&r, b);
+    const char *b = bundle_copy(&r);
     size_t order[RECORDS_MAX];
     /* record 8 removed */
     size_t n = 0;
@@ -388,16 +361,14 @@ static void test_bundle_deleted_reordered_truncated(void **state)
     /* an empty records file */
     write_file(b, "records", r.data, 0);
     expect_failure(b, "log.empty", "", 0, "records");
-    records_free(&r);
-    done_with_copy();
+    done_with_bundle_copy(&r);
 }
 
 static void test_bundle_inserted_records(void **state)
 {
     (void)state;
-    const char *b = fresh_copy(fx.bundle);
     records r;
-    records_load(&r, b);
+    const char *b = bundle_copy(&r);
     size_t order[RECORDS_MAX];
     for (size_t i = 0; i < r.n; i++)
         order[i] = i;
@@ -461,8 +432,7 @@ static void test_bundle_inserted_records(void **state)
     fputc(0xc1, f);
     fclose(f);
     expect_failure(b, "bundle.framing", "record", r.n, "records");
-    records_free(&r);
-    done_with_copy();
+    done_with_bundle_copy(&r);
 }
 
 static void test_bundle_checkpoints(void **state)
@@ -523,19 +493,10 @@ static void test_bundle_trust_anchors(void **state)
     (void)state;
     const char *b = fresh_copy(fx.bundle);
     /* ledger.vkey for another key under the same name: no checkpoint is signed by it */
-    tl_keypair other = key_of(0x77);
-    tl_note_verifier v;
-    tl_error err;
-    assert_int_equal(tl_note_verifier_init(&v, TL_SCHEMA_EXAMPLE_ORIGIN, other.pk, &err), 0);
-    char line[TL_NOTE_VKEY_BYTES_MAX + 1];
-    tl_note_vkey_format(line, &v);
-    strcat(line, "\n");
-    write_file(b, "ledger.vkey", line, strlen(line));
+    write_other_vkey(b, TL_SCHEMA_EXAMPLE_ORIGIN, "\n");
     expect_failure(b, "note.unsigned", "", TL_VERIFY_NO_SEQ, "checkpoints/1");
     /* ... or under another name */
-    assert_int_equal(tl_note_verifier_init(&v, "attacker.example/log", other.pk, &err), 0);
-    tl_note_vkey_format(line, &v);
-    write_file(b, "ledger.vkey", line, strlen(line));
+    write_other_vkey(b, "attacker.example/log", "");
     expect_failure(b, "note.unsigned", "", TL_VERIFY_NO_SEQ, "checkpoints/1");
     /* ... or not a key line at all */
     write_file(b, "ledger.vkey", "not a key\n", 10);
@@ -547,6 +508,7 @@ static void test_bundle_trust_anchors(void **state)
     expect_verified(b);
 
     /* admin.pub names another key: record 0 is not signed by it */
+    tl_keypair other = tl_test_key(OTHER_KEY);
     char hex[66];
     tl_hex_encode(hex, other.pk, 32);
     strcat(hex, "\n");
@@ -590,8 +552,9 @@ static void test_bundle_every_byte(void **state)
     char dir[1200], bundle[1200];
     snprintf(dir, sizeof dir, "%s/small", fx.tmp);
     snprintf(bundle, sizeof bundle, "%s/small-bundle", fx.tmp);
-    build_ledger(dir, 8); /* genesis, six participants, a key added: 8 records */
-    export_bundle(dir, bundle);
+    /* genesis, six participants, a key added: 8 records */
+    tl_ledger_close(tl_test_example_ledger(dir, CP_EVERY, 8));
+    tl_test_export(dir, bundle, NULL);
     expect_verified(bundle);
     flip_every_byte(bundle, "records");
     DIR *d;
@@ -687,6 +650,14 @@ static void raw_close(rawdb *x)
     rocksdb_readoptions_destroy(x->r);
 }
 
+/* A fresh copy of the pristine ledger, its RocksDB open in x. */
+static const char *ledger_copy_opened(rawdb *x)
+{
+    const char *d = fresh_copy(fx.ledger);
+    raw_open(x, d);
+    return d;
+}
+
 static void seq_key(uint8_t k[8], uint64_t seq) { tl_be64_put(k, seq); }
 
 static void node_key(uint8_t k[9], unsigned level, uint64_t index)
@@ -735,8 +706,7 @@ static void test_dir_records(void **state)
     rawdb x;
     uint8_t k[8];
     /* a flipped signature byte in record 9 */
-    const char *d = fresh_copy(fx.ledger);
-    raw_open(&x, d);
+    const char *d = ledger_copy_opened(&x);
     seq_key(k, 9);
     raw_flip(&x, "records", k, 8, -1);
     raw_close(&x);
@@ -744,7 +714,7 @@ static void test_dir_records(void **state)
     /* the export of the damaged ledger fails the same way */
     char b[1200];
     snprintf(b, sizeof b, "%s-bundle", d);
-    export_bundle(d, b);
+    tl_test_export(d, b, NULL);
     expect_failure(b, "signature.invalid", "sig", 9, "records");
     tl_test_rmdir(b);
     done_with_copy();
@@ -767,8 +737,7 @@ static void test_dir_records(void **state)
     done_with_copy();
 
     /* record 8 deleted */
-    d = fresh_copy(fx.ledger);
-    raw_open(&x, d);
+    d = ledger_copy_opened(&x);
     seq_key(k, 8);
     raw_delete(&x, "records", k, 8);
     raw_close(&x);
@@ -776,8 +745,7 @@ static void test_dir_records(void **state)
     done_with_copy();
 
     /* records 11 and 12 swapped */
-    d = fresh_copy(fx.ledger);
-    raw_open(&x, d);
+    d = ledger_copy_opened(&x);
     uint8_t k2[8];
     seq_key(k, 11);
     seq_key(k2, 12);
@@ -811,23 +779,20 @@ static void test_dir_merkle_and_checkpoints(void **state)
     uint8_t k[9];
     /* The ledger stores the subtrees of 4 leaves and up (smaller ones it recomputes from the
      * records): the one over records 0..15 flipped, then missing. */
-    const char *d = fresh_copy(fx.ledger);
-    raw_open(&x, d);
+    const char *d = ledger_copy_opened(&x);
     node_key(k, 4, 0);
     raw_flip(&x, "merkle", k, 9, 31);
     raw_close(&x);
     expect_failure(d, "merkle.stored_node", "", 15, "db/merkle");
     done_with_copy();
-    d = fresh_copy(fx.ledger);
-    raw_open(&x, d);
+    d = ledger_copy_opened(&x);
     raw_delete(&x, "merkle", k, 9);
     raw_close(&x);
     expect_failure(d, "storage.merkle_node", "", 15, "db/merkle");
     done_with_copy();
 
     /* a checkpoint note's signed text */
-    d = fresh_copy(fx.ledger);
-    raw_open(&x, d);
+    d = ledger_copy_opened(&x);
     uint8_t k8[8];
     seq_key(k8, 1);
     raw_flip(&x, "checkpoints", k8, 8, 0);
@@ -837,20 +802,13 @@ static void test_dir_merkle_and_checkpoints(void **state)
 
     /* ledger.vkey for another key */
     d = fresh_copy(fx.ledger);
-    tl_keypair other = key_of(0x77);
-    tl_note_verifier v;
-    tl_error err;
-    assert_int_equal(tl_note_verifier_init(&v, TL_SCHEMA_EXAMPLE_ORIGIN, other.pk, &err), 0);
-    char line[TL_NOTE_VKEY_BYTES_MAX + 1];
-    tl_note_vkey_format(line, &v);
-    strcat(line, "\n");
-    write_file(d, "ledger.vkey", line, strlen(line));
+    write_other_vkey(d, TL_SCHEMA_EXAMPLE_ORIGIN, "\n");
     expect_failure(d, "note.unsigned", "", TL_VERIFY_NO_SEQ, "checkpoints/1");
     done_with_copy();
 
     /* the administrator key of the ledger's metadata */
-    d = fresh_copy(fx.ledger);
-    raw_open(&x, d);
+    tl_keypair other = tl_test_key(OTHER_KEY);
+    d = ledger_copy_opened(&x);
     raw_put(&x, "default", "admin", 5, other.pk, 32);
     raw_close(&x);
     expect_failure(d, "verify.admin_key", "key", 0, "db/records");

@@ -8,12 +8,10 @@
 #include "testutil.h"
 
 #include <dirent.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
 #include "tl_bundle.h"
 #include "tl_schema.h"
@@ -23,60 +21,23 @@
 #define EXTRA_CONTRACTS 600
 #define CP_EVERY 97 /* checkpoints at odd sizes, not aligned with chunks or subtrees */
 
-static tl_keypair key_of(uint8_t b)
-{
-    uint8_t seed[TL_SEED_BYTES];
-    memset(seed, b, sizeof seed);
-    tl_keypair kp;
-    tl_keypair_from_seed(&kp, seed);
-    return kp;
-}
-
 /* ---- a ledger with every event type ---- */
 
-typedef struct waiter {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    size_t done, refused;
-    char why[512];
-} waiter;
-
-static void on_appended(void *ctx, const tl_append_result *res)
-{
-    waiter *w = ctx;
-    pthread_mutex_lock(&w->mu);
-    w->done++;
-    if (res->status == TL_APPEND_REJECTED) {
-        w->refused++;
-        snprintf(w->why, sizeof w->why, "%s at %s: %s", res->err.rule, res->err.path, res->err.msg);
-    }
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-}
-
-/* Submits every JSON event at once (signed by kp) so they share group commits. */
+/* Signs every JSON event with kp and submits them all at once, so that they share group
+ * commits. */
 static void submit_all(tl_ledger *l, const tl_keypair *kp, char **json, size_t n)
 {
-    waiter w = {.done = 0};
-    pthread_mutex_init(&w.mu, NULL);
-    pthread_cond_init(&w.cv, NULL);
-    for (size_t i = 0; i < n; i++) {
-        tl_buf env;
-        tl_test_envelope(&env, kp, json[i]);
-        tl_event ev;
-        tl_error err;
-        assert_int_equal(tl_event_prepare(&ev, env.data, env.len, &err), 0);
-        assert_int_equal(tl_ledger_submit(l, &ev, on_appended, &w, &err), 0);
-        tl_buf_free(&env);
-    }
-    pthread_mutex_lock(&w.mu);
-    while (w.done < n)
-        pthread_cond_wait(&w.cv, &w.mu);
-    pthread_mutex_unlock(&w.mu);
-    if (w.refused != 0)
-        fail_msg("%zu events refused, e.g. %s", w.refused, w.why);
-    pthread_cond_destroy(&w.cv);
-    pthread_mutex_destroy(&w.mu);
+    tl_buf *envs = calloc(n, sizeof *envs);
+    assert_non_null(envs);
+    for (size_t i = 0; i < n; i++)
+        tl_test_envelope(&envs[i], kp, json[i]);
+    tl_test_submitted got;
+    tl_test_submit_all(l, envs, n, &got);
+    if (got.rejected != 0)
+        fail_msg("%zu events refused, e.g. %s", got.rejected, got.why);
+    for (size_t i = 0; i < n; i++)
+        tl_buf_free(&envs[i]);
+    free(envs);
 }
 
 static void contract_json(char *out, size_t i)
@@ -101,28 +62,10 @@ static void amend_json(char *out, size_t i)
  * amended; closed, so the last checkpoint covers every record. Returns the record count. */
 static uint64_t build_ledger(const char *dir, size_t extra)
 {
-    assert_int_equal(tl_crypto_init(), 0);
-    tl_keypair admin = key_of(0x01);
-    tl_ledger_options opt = {.checkpoint_every_records = CP_EVERY};
-    tl_error err;
-    tl_error_clear(&err);
-    if (tl_ledger_create(dir, TL_SCHEMA_EXAMPLE_ORIGIN, &admin, &opt, &err) != 0)
-        fail_msg("create: %s: %s", err.rule, err.msg);
-    tl_ledger *l;
-    if (tl_ledger_open(&l, dir, &opt, &err) != 0)
-        fail_msg("open: %s: %s", err.rule, err.msg);
+    tl_ledger *l = tl_test_example_ledger(dir, CP_EVERY, 0);
     size_t n;
-    const tl_schema_example *ex = tl_schema_examples(&n);
-    for (size_t i = 1; i < n; i++) {
-        char json[JSON_BYTES];
-        snprintf(json, sizeof json, "{\"type\":\"%s\",\"stream\":\"%s\",\"data\":%s}", ex[i].type, ex[i].stream,
-                 ex[i].data);
-        tl_keypair kp = key_of(ex[i].seed);
-        tl_append_result res;
-        if (tl_test_append(l, &kp, json, &res) != 0)
-            fail_msg("example %zu (%s) refused: %s at %s: %s", i, ex[i].type, res.err.rule, res.err.path, res.err.msg);
-    }
-    tl_keypair registry = key_of(0x02);
+    tl_schema_examples(&n);
+    tl_keypair registry = tl_test_key(0x02);
     size_t amends = extra / 3;
     char **json = calloc(extra + amends + 1, sizeof *json);
     assert_non_null(json);
@@ -196,15 +139,10 @@ static int setup(void **state)
     snprintf(fx.dir, sizeof fx.dir, "%s/ledger", fx.tmp);
     snprintf(fx.bundle, sizeof fx.bundle, "%s/bundle", fx.tmp);
     fx.size = build_ledger(fx.dir, EXTRA_CONTRACTS);
-    tl_ledger *l;
-    tl_error err;
-    assert_int_equal(tl_verify_open_ledger(&l, fx.dir, &err), 0);
     tl_bundle_summary sum;
-    if (tl_bundle_export(&sum, l, fx.bundle, NULL, NULL, &err) != 0)
-        fail_msg("export: %s: %s", err.rule, err.msg);
+    tl_test_export(fx.dir, fx.bundle, &sum);
     assert_int_equal(sum.records, fx.size);
     assert_int_equal(sum.checkpoint_size, fx.size);
-    tl_ledger_close(l);
     return 0;
 }
 
@@ -372,7 +310,7 @@ static void test_bundle_layout(void **state)
     assert_memory_equal(text, vkey, len);
     free(text);
 
-    tl_keypair admin = key_of(0x01);
+    tl_keypair admin = tl_test_key(0x01);
     char hex[66];
     tl_hex_encode(hex, admin.pk, 32);
     strcat(hex, "\n");
@@ -508,23 +446,6 @@ static void test_verify_while_written(void **state)
 
 /* ---- the commands ---- */
 
-static int run(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int run(char *out, size_t cap, const char *fmt, ...)
-{
-    char cmd[4096], full[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void test_commands(void **state)
 {
     (void)state;
@@ -542,10 +463,10 @@ static void test_commands(void **state)
     tl_ledger_close(l);
 
     /* checkpoint prints the note exactly as signed; vkey the line */
-    assert_int_equal(run(out, sizeof out, "%s checkpoint '%s'", bin, fx.dir), 0);
+    assert_int_equal(tl_test_sh(out, sizeof out, "%s checkpoint '%s'", bin, fx.dir), 0);
     assert_int_equal(strlen(out), note.len);
     assert_memory_equal(out, note.data, note.len);
-    assert_int_equal(run(out, sizeof out, "%s vkey '%s'", bin, fx.dir), 0);
+    assert_int_equal(tl_test_sh(out, sizeof out, "%s vkey '%s'", bin, fx.dir), 0);
     assert_true(strncmp(out, vkey, strlen(vkey)) == 0);
     assert_string_equal(out + strlen(vkey), "\n");
     tl_buf_free(&note);
@@ -553,16 +474,16 @@ static void test_commands(void **state)
     /* export then verify, from the bundle and from the directory */
     char bundle[1200];
     snprintf(bundle, sizeof bundle, "%s/cli-bundle", fx.tmp);
-    assert_int_equal(run(out, sizeof out, "%s export '%s' --audit '%s'", bin, fx.dir, bundle), 0);
+    assert_int_equal(tl_test_sh(out, sizeof out, "%s export '%s' --audit '%s'", bin, fx.dir, bundle), 0);
     assert_non_null(strstr(out, "exported"));
-    assert_int_equal(run(out, sizeof out, "%s export '%s' --audit '%s'", bin, fx.dir, bundle), 1);
+    assert_int_equal(tl_test_sh(out, sizeof out, "%s export '%s' --audit '%s'", bin, fx.dir, bundle), 1);
     assert_non_null(strstr(out, "bundle.exists"));
-    assert_int_equal(run(out, sizeof out, "%s verify '%s'", bin, bundle), 0);
+    assert_int_equal(tl_test_sh(out, sizeof out, "%s verify '%s'", bin, bundle), 0);
     assert_non_null(strstr(out, "OK"));
     char records[64];
     snprintf(records, sizeof records, "records      %llu ", (unsigned long long)fx.size);
     assert_non_null(strstr(out, records));
-    assert_int_equal(run(out, sizeof out, "%s verify --progress --threads 1 '%s'", bin, fx.dir), 0);
+    assert_int_equal(tl_test_sh(out, sizeof out, "%s verify --progress --threads 1 '%s'", bin, fx.dir), 0);
     assert_non_null(strstr(out, records));
     assert_non_null(strstr(out, "stored tree"));
 
@@ -570,21 +491,21 @@ static void test_commands(void **state)
     char cmd[4096];
     snprintf(cmd, sizeof cmd, "printf 'x' | dd of='%s/records' bs=1 seek=40 conv=notrunc status=none", bundle);
     assert_int_equal(system(cmd), 0);
-    assert_int_equal(run(out, sizeof out, "%s verify '%s'", bin, bundle), 1);
+    assert_int_equal(tl_test_sh(out, sizeof out, "%s verify '%s'", bin, bundle), 1);
     assert_non_null(strstr(out, "FAILED at seq 0 in records"));
     assert_non_null(strstr(out, "rule signature.invalid, field sig"));
 
     /* unreadable input and bad usage */
-    assert_int_equal(run(out, sizeof out, "%s verify '%s/nothing-here'", bin, fx.tmp), 3);
+    assert_int_equal(tl_test_sh(out, sizeof out, "%s verify '%s/nothing-here'", bin, fx.tmp), 3);
     assert_non_null(strstr(out, "verify.source"));
-    assert_int_equal(run(out, sizeof out, "%s verify", bin), 2);
-    assert_int_equal(run(out, sizeof out, "%s verify --threads 0 '%s'", bin, fx.dir), 2);
-    assert_int_equal(run(out, sizeof out, "%s export '%s'", bin, fx.dir), 2);
-    assert_int_equal(run(out, sizeof out, "%s checkpoint", bin), 2);
-    assert_int_equal(run(out, sizeof out, "%s vkey '%s/nothing-here'", bin, fx.tmp), 3);
+    assert_int_equal(tl_test_sh(out, sizeof out, "%s verify", bin), 2);
+    assert_int_equal(tl_test_sh(out, sizeof out, "%s verify --threads 0 '%s'", bin, fx.dir), 2);
+    assert_int_equal(tl_test_sh(out, sizeof out, "%s export '%s'", bin, fx.dir), 2);
+    assert_int_equal(tl_test_sh(out, sizeof out, "%s checkpoint", bin), 2);
+    assert_int_equal(tl_test_sh(out, sizeof out, "%s vkey '%s/nothing-here'", bin, fx.tmp), 3);
     const char *cmds[] = {"verify", "export", "checkpoint", "vkey"};
     for (size_t i = 0; i < 4; i++) {
-        assert_int_equal(run(out, sizeof out, "%s %s --help", bin, cmds[i]), 0);
+        assert_int_equal(tl_test_sh(out, sizeof out, "%s %s --help", bin, cmds[i]), 0);
         assert_non_null(strstr(out, "usage: techledger"));
     }
     tl_test_rmdir(bundle);
