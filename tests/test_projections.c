@@ -1436,6 +1436,28 @@ static int killed_midway(const char *dir, uint64_t size)
 }
 
 /* kill -9 while a process folds (and rebuilds); the restarted views give the same answers. */
+/* The child of test_crash_kill9, run as `test_projections --crash-child DIR ITER FD`: it opens
+ * the views of DIR to follow the log (and, after the first round, asks for a rebuild), says
+ * so on FD and waits to be killed. */
+static int crash_child(const char *dir, int iter, int ready)
+{
+    tl_ledger *l = NULL;
+    tl_ledger_options lo = {.mode = TL_OPEN_READ_ONLY};
+    tl_error err;
+    tl_views *cv = NULL;
+    tl_views_options vo = {.mode = TL_VIEWS_RUN, .batch_records = 1 + (uint32_t)iter % 3};
+    if (tl_ledger_open(&l, dir, &lo, &err) != 0 || tl_views_open(&cv, l, &vo, &err) != 0) {
+        fprintf(stderr, "child %d: %s: %s\n", iter, err.rule, err.msg);
+        return 3;
+    }
+    if (iter > 0 && tl_views_rebuild(cv, iter % 4 == 3 ? "funds" : NULL, &err) != 0)
+        return 4;
+    if (write(ready, "r", 1) != 1)
+        return 5;
+    sleep(30);
+    return 0;
+}
+
 static void test_crash_kill9(void **state)
 {
     (void)state;
@@ -1460,22 +1482,15 @@ static void test_crash_kill9(void **state)
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
+            /* exec, not just fork: RocksDB's process-wide threads (its periodic task timer)
+             * may hold a mutex at the fork, and a forked child that opens a database then
+             * waits on it forever. */
             close(ready[0]);
-            tl_ledger *l = NULL;
-            tl_ledger_options lo = {.mode = TL_OPEN_READ_ONLY};
-            tl_error err;
-            tl_views *cv = NULL;
-            tl_views_options vo = {.mode = TL_VIEWS_RUN, .batch_records = 1 + (uint32_t)iter % 3};
-            if (tl_ledger_open(&l, w.dir, &lo, &err) != 0 || tl_views_open(&cv, l, &vo, &err) != 0) {
-                fprintf(stderr, "child %d: %s: %s\n", iter, err.rule, err.msg);
-                _exit(3);
-            }
-            if (iter > 0 && tl_views_rebuild(cv, iter % 4 == 3 ? "funds" : NULL, &err) != 0)
-                _exit(4);
-            if (write(ready[1], "r", 1) != 1)
-                _exit(5);
-            sleep(30);
-            _exit(0);
+            char iter_s[16], fd_s[16];
+            snprintf(iter_s, sizeof iter_s, "%d", iter);
+            snprintf(fd_s, sizeof fd_s, "%d", ready[1]);
+            execl("/proc/self/exe", "test_projections", "--crash-child", w.dir, iter_s, fd_s, (char *)NULL);
+            _exit(6);
         }
         close(ready[1]);
         char r;
@@ -2069,8 +2084,10 @@ static void test_project_process(void **state)
 }
 
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 5 && strcmp(argv[1], "--crash-child") == 0)
+        return crash_child(argv[2], atoi(argv[3]), atoi(argv[4]));
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_render),
         cmocka_unit_test(test_as_of_vintages),
