@@ -22,12 +22,28 @@ typedef struct cur {
 
 static bool need(cur *c, size_t n) { return (size_t)(c->end - c->p) >= n; }
 
-static uint64_t be(const uint8_t *p, unsigned n)
+/* The big-endian unsigned integer of w = 1, 2, 4 or 8 bytes at p: one load, not a byte loop
+ * (every uint but the smallest, every bin and every long str has such a length). */
+static inline uint64_t be(const uint8_t *p, unsigned w)
 {
-    uint64_t v = 0;
-    for (unsigned i = 0; i < n; i++)
-        v = v << 8 | p[i];
-    return v;
+    switch (w) {
+    case 1: return p[0];
+    case 2: {
+        uint16_t v;
+        memcpy(&v, p, 2);
+        return __builtin_bswap16(v);
+    }
+    case 4: {
+        uint32_t v;
+        memcpy(&v, p, 4);
+        return __builtin_bswap32(v);
+    }
+    default: {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        return __builtin_bswap64(v);
+    }
+    }
 }
 
 /* Reads one header, after the first byte b, for the forms head() leaves to it. */
@@ -123,7 +139,9 @@ bytes:
     return true;
 }
 
-/* Reads one header. For scalars fills *v. For containers sets v->type and v->u = count.
+/* Reads one header. For scalars fills *v: type and, by type, u (UINT), b (BOOL) or p and len
+ * (STR, BIN); the other members keep whatever they held (readers look at type first). For
+ * containers sets v->type and v->u = count.
  * Inline, with the forms most of a record is made of (short strings: the keys and most
  * values; small uints) decided here, since a record has some forty headers. */
 static inline bool head(cur *c, pj_val *v)
@@ -131,7 +149,6 @@ static inline bool head(cur *c, pj_val *v)
     if (!need(c, 1))
         return false;
     uint8_t b = *c->p++;
-    *v = (pj_val){0};
     if (b <= 0x7f) {
         v->type = TL_MP_UINT;
         v->u = b;
@@ -177,11 +194,6 @@ static int bad(tl_error *err, uint64_t seq)
 uint32_t pj_beijing_day(uint64_t recorded_ms)
 {
     return (uint32_t)((recorded_ms + PJ_BEIJING_OFFSET_MS) / PJ_DAY_MS);
-}
-
-static bool key_is(const pj_val *k, const char *s, size_t n)
-{
-    return k->type == TL_MP_STR && k->len == n && memcmp(k->p, s, n) == 0;
 }
 
 static inline uint64_t ld8(const void *p)
@@ -304,10 +316,17 @@ int pj_decode(pj_event *ev, const uint8_t *rec, size_t len, tl_error *err)
     const uint8_t *type = NULL;
     uint32_t type_len = 0;
     for (uint64_t i = 0; i < pairs; i++) {
-        pj_val k, x;
-        if (!head(&b, &k))
+        pj_val k, x = {0}; /* zeroed: the compiler cannot see that head sets x.p for a str */
+        if (!head(&b, &k) || k.type != TL_MP_STR)
             return bad(err, ev->seq);
-        if (key_is(&k, "data", 4)) {
+        /* The keys this reader wants, by length then one or two loads (the body's keys are
+         * str, checked above, and len bytes of them are in the record). */
+        enum { K_OTHER, K_DATA, K_STREAM, K_TYPE } which = K_OTHER;
+        if (k.len == 4)
+            which = key_eq(k.p, "data", 4) ? K_DATA : key_eq(k.p, "type", 4) ? K_TYPE : K_OTHER;
+        else if (k.len == 6 && key_eq(k.p, "stream", 6))
+            which = K_STREAM;
+        if (which == K_DATA) {
             if (!head(&b, &x) || x.type != TL_MP_MAP)
                 return bad(err, ev->seq);
             for (uint64_t j = 0; j < x.u; j++) {
@@ -337,18 +356,26 @@ int pj_decode(pj_event *ev, const uint8_t *rec, size_t len, tl_error *err)
         }
         if (!head(&b, &x) || !skip_rest(&b, &x, 1))
             return bad(err, ev->seq);
-        if (key_is(&k, "stream", 6) && x.type == TL_MP_STR) {
+        if (which == K_STREAM && x.type == TL_MP_STR) {
             ev->stream = x.p;
             ev->stream_len = x.len;
-        } else if (key_is(&k, "type", 4) && x.type == TL_MP_STR) {
+        } else if (which == K_TYPE && x.type == TL_MP_STR) {
             type = x.p;
             type_len = x.len;
         }
     }
     if (type == NULL || ev->stream == NULL)
         return bad(err, ev->seq);
-    const tl_event_spec *spec = tl_schema_for_type((const char *)type, type_len);
-    ev->type = spec != NULL ? (int)spec->id : -1;
+    /* Runs of records share a type: the last one's name is compared first (the schema's
+     * lookup walks the type names, some 120 instructions a record). */
+    if (ev->memo.name != NULL && ev->memo.len == type_len && memcmp(ev->memo.name, type, type_len) == 0) {
+        ev->type = ev->memo.type;
+    } else {
+        const tl_event_spec *spec = tl_schema_for_type((const char *)type, type_len);
+        ev->type = spec != NULL ? (int)spec->id : -1;
+        if (spec != NULL)
+            ev->memo = (pj_type_memo){spec->type, type_len, ev->type};
+    }
     if (ev->type == TL_EV_CONTRACT_REGISTERED || ev->type == TL_EV_CONTRACT_AMENDED ||
         ev->type == TL_EV_CONTRACT_CANCELLED || ev->type == TL_EV_PAYMENT_RECEIVED)
         contract_fields(ev);

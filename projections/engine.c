@@ -5,9 +5,9 @@
  * THREADS. The live worker owns every live generation (one pj_inst per projection). It waits
  * on a condition variable that the ledger's commit listener signals (a writer-mode ledger), or
  * wakes every TL_VIEWS_FOLLOW_POLL_MS to tl_ledger_refresh a secondary ledger (backing off to
- * FOLLOW_POLL_IDLE_MS while the log does not grow: each refresh makes RocksDB start threads to
- * open table files, and during a rebuild those were most of the process's page faults and
- * system time). Each pass reads
+ * FOLLOW_POLL_IDLE_MS while the log does not grow, and at that pace throughout a rebuild: each
+ * refresh makes RocksDB start threads to open table files, and during a rebuild those were
+ * most of the process's page faults and system time). Each pass reads
  * at most batch_records records once, decodes each record once, and hands it to every
  * instance that has not applied it yet; then each instance writes its changes and its new
  * position in one WriteBatch.
@@ -211,47 +211,99 @@ static int start_generation(tl_views *v, const pj_def *def, pj_inst **out, tl_er
 
 /* ---------- folding ---------- */
 
+/*
+ * A pass folds each record one step late: record seq is copied and decoded, and its
+ * prefetches issued, before record seq - 1 is applied. A fold's first touch of a contract is a
+ * cache miss at a random place in tens of megabytes; prefetched just before its own apply it
+ * was still the rebuild's largest stall, while a whole record's work hides it. The copy is
+ * what this costs: the scan's record bytes are valid during its callback only.
+ */
 typedef struct pass_ctx {
     pj_inst **insts;
     size_t n;
-    pj_event ev;
+    pj_event ev[2];
+    uint8_t *buf[2]; /* the copied records ev[] point into */
+    size_t cap[2];
+    unsigned cur;    /* the slot the next record goes into; the other holds the pending one */
+    bool pending;    /* ev[cur ^ 1] is decoded and not yet applied */
 } pass_ctx;
 
-static int fold_record(void *ctx, uint64_t seq, const uint8_t *rec, size_t len)
+static void fail_at(pass_ctx *p, uint64_t seq, const tl_error *err)
 {
-    pass_ctx *p = ctx;
-    bool needed = false;
-    for (size_t i = 0; i < p->n; i++)
-        needed = needed || (!p->insts[i]->failed && p->insts[i]->next == seq);
-    if (!needed)
-        return 0;
-    tl_error err;
-    if (pj_decode(&p->ev, rec, len, &err) != 0) {
-        for (size_t i = 0; i < p->n; i++) {
-            if (p->insts[i]->next == seq && !p->insts[i]->failed) {
-                p->insts[i]->failed = true;
-                p->insts[i]->fail_err = err;
-            }
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->insts[i]->next == seq && !p->insts[i]->failed) {
+            p->insts[i]->failed = true;
+            p->insts[i]->fail_err = *err;
         }
-        return 0;
     }
-    p->ev.seq = seq;
+}
+
+static void apply_event(pass_ctx *p, const pj_event *ev)
+{
     for (size_t i = 0; i < p->n; i++) {
         pj_inst *in = p->insts[i];
-        if (!in->failed && in->next == seq && p->ev.type >= 0 && in->def->prefetch != NULL)
-            in->def->prefetch(in, &p->ev);
-    }
-    for (size_t i = 0; i < p->n; i++) {
-        pj_inst *in = p->insts[i];
-        if (in->failed || in->next != seq)
+        if (in->failed || in->next != ev->seq)
             continue;
-        if (p->ev.type >= 0 && in->def->apply(in, &p->ev, &err) != 0) {
+        tl_error err;
+        if (ev->type >= 0 && in->def->apply(in, ev, &err) != 0) {
             in->failed = true;
             in->fail_err = err;
             continue;
         }
-        in->next = seq + 1;
+        in->next = ev->seq + 1;
     }
+}
+
+/* Applies the record decoded last, if it is still pending. */
+static void fold_pending(pass_ctx *p)
+{
+    if (p->pending)
+        apply_event(p, &p->ev[p->cur ^ 1u]);
+    p->pending = false;
+}
+
+static int fold_record(void *ctx, uint64_t seq, const uint8_t *rec, size_t len)
+{
+    pass_ctx *p = ctx;
+    bool needed = false; /* next <= seq: an instance still at the pending record needs this one */
+    for (size_t i = 0; i < p->n; i++)
+        needed = needed || (!p->insts[i]->failed && p->insts[i]->next <= seq);
+    if (!needed)
+        return 0;
+    unsigned c = p->cur;
+    if (p->buf[c] == NULL || p->cap[c] < len) {
+        uint8_t *nb = realloc(p->buf[c], len > 0 ? len : 1);
+        if (nb == NULL) { /* no copy: fold this record in step */
+            fold_pending(p);
+            tl_error err;
+            if (pj_decode(&p->ev[c], rec, len, &err) != 0) {
+                fail_at(p, seq, &err);
+                return 0;
+            }
+            p->ev[c].seq = seq;
+            apply_event(p, &p->ev[c]);
+            return 0;
+        }
+        p->buf[c] = nb;
+        p->cap[c] = len > 0 ? len : 1;
+    }
+    memcpy(p->buf[c], rec, len);
+    pj_event *ev = &p->ev[c];
+    tl_error err;
+    if (pj_decode(ev, p->buf[c], len, &err) != 0) {
+        fold_pending(p);
+        fail_at(p, seq, &err);
+        return 0;
+    }
+    ev->seq = seq;
+    for (size_t i = 0; i < p->n; i++) {
+        pj_inst *in = p->insts[i];
+        if (!in->failed && in->next <= seq && ev->type >= 0 && in->def->prefetch != NULL)
+            in->def->prefetch(in, ev);
+    }
+    fold_pending(p);
+    p->pending = true;
+    p->cur = c ^ 1u;
     return 0;
 }
 
@@ -271,6 +323,9 @@ static uint64_t run_pass(tl_views *v, pj_inst **insts, size_t n, uint64_t size, 
     pass_ctx p = {.insts = insts, .n = n};
     tl_error err;
     int rc = tl_ledger_scan(v->l, start, end, fold_record, &p, &err);
+    fold_pending(&p);
+    free(p.buf[0]);
+    free(p.buf[1]);
     for (size_t i = 0; i < n; i++) {
         pj_inst *in = insts[i];
         int di = def_index(in->def->name);
@@ -393,7 +448,8 @@ static void *live_main(void *arg)
     tl_views *v = arg;
     bool idle = false;
     uint32_t poll_ms = TL_VIEWS_FOLLOW_POLL_MS;
-    uint64_t refreshed_size = tl_ledger_size(v->l), refreshed_ms = 0;
+    /* The ledger's open read the log's state just now: the first refresh can wait a poll. */
+    uint64_t refreshed_size = tl_ledger_size(v->l), refreshed_ms = now_ms();
     for (;;) {
         pthread_mutex_lock(&v->mu);
         if (idle && !v->stop && !v->kick) {
@@ -417,11 +473,17 @@ static void *live_main(void *arg)
             }
         }
         bool polling = !v->commit_seen;
+        bool rebuilding = v->rb_running;
         pthread_mutex_unlock(&v->mu);
 
         /* Kicks (commits, waiting callers, rebuild progress) run a pass; the log is refreshed
          * at the polling pace only. */
-        if (polling && now_ms() - refreshed_ms >= poll_ms) {
+        /* While a rebuild runs, at the idle pace at most: each refresh makes RocksDB start a
+         * thread per table file it opens, each with its thread-local storage to clear, and at
+         * the polling pace they took several per cent of a rebuild's CPU. The rebuild reads to the
+         * size the last refresh saw; what came after reaches it within FOLLOW_POLL_IDLE_MS. */
+        uint32_t pace_ms = rebuilding && poll_ms < FOLLOW_POLL_IDLE_MS ? FOLLOW_POLL_IDLE_MS : poll_ms;
+        if (polling && now_ms() - refreshed_ms >= pace_ms) {
             refreshed_ms = now_ms();
             tl_error err;
             int ignored = tl_ledger_refresh(v->l, &err); /* a failure shows as lag; retried next time */

@@ -50,11 +50,26 @@ typedef struct part_rec {
     char name[TL_SCHEMA_TEXT_BYTES_MAX + 1];
 } part_rec;
 
+/*
+ * A contract, in 24 bytes: with its key a table slot is 32, which a cache line holds whole
+ * (a rebuild holds every contract, and touches each at a random place). tech shares its word
+ * with the three facts the counters need of class and confidentiality and whether it is
+ * cancelled: an amount is at most TL_AMOUNT_FEN_MAX < 2^50 (the schema, checked at append).
+ */
 typedef struct contract_rec {
-    int64_t total, tech;
-    uint32_t seller, buyer; /* interned ids (inst_state.ids): a rebuild holds every contract */
-    uint8_t cls, conf, cancelled;
+    int64_t total;
+    uint64_t tech_flags;    /* tech | C_LICENSE | C_PUBLIC | C_CANCELLED */
+    uint32_t seller, buyer; /* interned ids (inst_state.ids) */
 } contract_rec;
+
+#define C_TECH_MASK ((1ull << 56) - 1)
+#define C_LICENSE (1ull << 56)   /* of class license: counted as a licence */
+#define C_PUBLIC (1ull << 57)    /* confidentiality public (or not given) */
+#define C_CANCELLED (1ull << 58)
+
+_Static_assert(sizeof(contract_rec) == 24 && TL_AMOUNT_FEN_MAX <= C_TECH_MASK, "a contract's slot is 32 bytes");
+
+static int64_t tech_of(const contract_rec *c) { return (int64_t)(c->tech_flags & C_TECH_MASK); }
 
 typedef struct owner_rec {
     char owner[TL_ID_BYTES_MAX + 1];
@@ -72,9 +87,13 @@ typedef struct inst_state {
     pj_map ids;
     const char **names;
     uint32_t nnames, names_cap;
+    /* The 'I' entry of each interned id, by index; NULL: not looked up since the table was
+     * last cleared (counters_clears is insts.map.clears then). A contract event bumps its
+     * seller's and buyer's counters, and finding them by id each time (hash, compare) was
+     * some 5% of a rebuild's instructions. */
+    pj_entry **counters;
+    uint64_t counters_clears;
 } inst_state;
-
-static const char *name_of(const inst_state *s, uint32_t i) { return i < s->nnames ? s->names[i] : ""; }
 
 static int intern(inst_state *s, const uint8_t *p, size_t n, uint32_t *out)
 {
@@ -89,15 +108,20 @@ static int intern(inst_state *s, const uint8_t *p, size_t n, uint32_t *out)
         return TL_ENOMEM;
     if (!e->present) {
         if (s->nnames == s->names_cap) {
-            uint32_t ncap = s->names_cap ? s->names_cap * 2 : 256;
+            uint32_t ncap = s->names_cap * 2;
             const char **nn = realloc(s->names, ncap * sizeof *nn);
             if (nn == NULL)
                 return TL_ENOMEM;
             s->names = nn;
+            pj_entry **nc = realloc(s->counters, ncap * sizeof *nc);
+            if (nc == NULL)
+                return TL_ENOMEM;
+            s->counters = nc;
             s->names_cap = ncap;
         }
         e->present = true;
         memcpy(e->val, &s->nnames, sizeof s->nnames);
+        s->counters[s->nnames] = NULL;
         s->names[s->nnames++] = (const char *)e->key; /* NUL-terminated by pj_map */
     }
     memcpy(out, e->val, sizeof *out);
@@ -161,7 +185,8 @@ static int i_init(pj_inst *in)
     int rc = pj_map_init(&s->ids);
     if (rc == 0) { /* index 0: no participant */
         s->names = malloc(256 * sizeof *s->names);
-        rc = s->names != NULL ? 0 : TL_ENOMEM;
+        s->counters = calloc(256, sizeof *s->counters);
+        rc = s->names != NULL && s->counters != NULL ? 0 : TL_ENOMEM;
         if (rc == 0) {
             s->names[0] = "";
             s->nnames = 1;
@@ -179,6 +204,7 @@ static void i_destroy(pj_inst *in)
     inst_state *s = in->state;
     pj_map_free(&s->ids);
     free(s->names);
+    free(s->counters);
     free(s);
     in->state = NULL;
 }
@@ -191,6 +217,18 @@ static void copy_id(char *out, const uint8_t *p, size_t n)
     out[n] = '\0';
 }
 
+/* Adds deltas to counters base+idx[k] of e, a participant's 'I' entry. */
+static int add_counters(inst_state *s, pj_entry *e, unsigned base, const unsigned *idx, const int64_t *delta,
+                        size_t n, tl_error *err)
+{
+    inst_rec *r = (inst_rec *)e->val;
+    for (size_t k = 0; k < n; k++)
+        if (pj_amount_add(&r->c[base + idx[k]], delta[k]) != 0)
+            return tl_fail(err, TL_ETOOBIG, "view.overflow", "", "an institution total would overflow");
+    pj_table_touch(&s->insts, e);
+    return 0;
+}
+
 /* Adds deltas to counters base+idx[k] of participant id. */
 static int bump(pj_inst *in, inst_state *s, const char *id, unsigned base, const unsigned *idx,
                 const int64_t *delta, size_t n, tl_error *err)
@@ -200,26 +238,40 @@ static int bump(pj_inst *in, inst_state *s, const char *id, unsigned base, const
     pj_entry *e;
     bool created;
     int rc = pj_table_upsert(in, &s->insts, id, strlen(id), &e, &created, err);
-    if (rc != 0)
-        return rc;
-    inst_rec *r = (inst_rec *)e->val;
-    for (size_t k = 0; k < n; k++)
-        if (pj_amount_add(&r->c[base + idx[k]], delta[k]) != 0)
-            return tl_fail(err, TL_ETOOBIG, "view.overflow", "", "an institution total would overflow");
-    pj_table_touch(&s->insts, e);
-    return 0;
+    return rc ? rc : add_counters(s, e, base, idx, delta, n, err);
+}
+
+/* bump for the participant interned as who (0: none), through s->counters. */
+static int bump_interned(pj_inst *in, inst_state *s, uint32_t who, unsigned base, const unsigned *idx,
+                         const int64_t *delta, size_t n, tl_error *err)
+{
+    if (who == 0 || who >= s->nnames)
+        return 0;
+    if (s->counters_clears != s->insts.map.clears) {
+        memset(s->counters, 0, s->nnames * sizeof *s->counters);
+        s->counters_clears = s->insts.map.clears;
+    }
+    pj_entry *e = s->counters[who];
+    if (e == NULL) {
+        bool created;
+        int rc = pj_table_upsert(in, &s->insts, s->names[who], strlen(s->names[who]), &e, &created, err);
+        if (rc != 0)
+            return rc;
+        s->counters[who] = e;
+    }
+    return add_counters(s, e, base, idx, delta, n, err);
 }
 
 /* Counts a contract in (sign = 1) or out (sign = -1) of its seller's and buyer's figures. */
 static int count_contract(pj_inst *in, inst_state *s, const contract_rec *c, int64_t sign, tl_error *err)
 {
-    unsigned base = c->conf == TL_CONF_PUBLIC ? 0 : K_PER_VIS;
-    int64_t lic = c->cls == TL_CLASS_LICENSE ? 1 : 0;
+    unsigned base = (c->tech_flags & C_PUBLIC) ? 0 : K_PER_VIS;
+    int64_t lic = (c->tech_flags & C_LICENSE) ? 1 : 0;
     static const unsigned sold[] = {K_SOLD_N, K_SOLD_TOTAL, K_SOLD_TECH, K_SOLD_LIC};
     static const unsigned bought[] = {K_BOUGHT_N, K_BOUGHT_TOTAL, K_BOUGHT_TECH, K_BOUGHT_LIC};
-    int64_t d[4] = {sign, sign * c->total, sign * c->tech, sign * lic};
-    int rc = bump(in, s, name_of(s, c->seller), base, sold, d, 4, err);
-    return rc ? rc : bump(in, s, name_of(s, c->buyer), base, bought, d, 4, err);
+    int64_t d[4] = {sign, sign * c->total, sign * tech_of(c), sign * lic};
+    int rc = bump_interned(in, s, c->seller, base, sold, d, 4, err);
+    return rc ? rc : bump_interned(in, s, c->buyer, base, bought, d, 4, err);
 }
 
 /* The contract a registration makes. */
@@ -227,10 +279,9 @@ static int contract_of(inst_state *s, const pj_event *ev, contract_rec *c, tl_er
 {
     const pj_contract_ev *ce = &ev->con;
     memset(c, 0, sizeof *c);
-    c->cls = (uint8_t)(ce->cls < 0 ? 0 : ce->cls);
-    c->conf = (uint8_t)(ce->conf < 0 ? TL_CONF_PUBLIC : ce->conf);
     c->total = (int64_t)ce->total; /* 0 when absent */
-    c->tech = (int64_t)ce->tech;
+    c->tech_flags = (ce->tech & C_TECH_MASK) | (ce->cls == TL_CLASS_LICENSE ? C_LICENSE : 0) |
+                    (ce->conf < 0 || ce->conf == TL_CONF_PUBLIC ? C_PUBLIC : 0);
     if ((ce->seller.p != NULL && intern(s, ce->seller.p, ce->seller.len, &c->seller) != 0) ||
         (ce->buyer.p != NULL && intern(s, ce->buyer.p, ce->buyer.len, &c->buyer) != 0))
         return pj_nomem(err);
@@ -243,7 +294,7 @@ static void contract_amend(contract_rec *c, const pj_event *ev)
     if (ev->con.has_total)
         c->total = (int64_t)ev->con.total;
     if (ev->con.has_tech)
-        c->tech = (int64_t)ev->con.tech;
+        c->tech_flags = (c->tech_flags & ~C_TECH_MASK) | (ev->con.tech & C_TECH_MASK);
 }
 
 /* One event of a contract's stream, folded into the contract as i_apply folds it (the counters
@@ -257,12 +308,12 @@ static int refold_step(pj_inst *in, void *ctx, void *val, bool *found, const pj_
         *found = true;
         return contract_of(ctx, ev, c, err);
     case TL_EV_CONTRACT_AMENDED:
-        if (*found && !c->cancelled)
+        if (*found && !(c->tech_flags & C_CANCELLED))
             contract_amend(c, ev);
         return 0;
     case TL_EV_CONTRACT_CANCELLED:
         if (*found)
-            c->cancelled = 1;
+            c->tech_flags |= C_CANCELLED;
         return 0;
     default:
         return 0;
@@ -335,23 +386,23 @@ static int i_apply(pj_inst *in, const pj_event *ev, tl_error *err)
         if (cv == NULL)
             return 0;
         contract_rec *c = cv;
-        unsigned base = c->conf == TL_CONF_PUBLIC ? 0 : K_PER_VIS;
+        unsigned base = (c->tech_flags & C_PUBLIC) ? 0 : K_PER_VIS;
         if (ev->type == TL_EV_PAYMENT_RECEIVED) {
             static const unsigned pay[] = {K_PAYMENTS, K_PAYMENTS_FEN};
             int64_t d[2] = {1, (int64_t)pj_uint(ev, "amount_fen", 0)};
-            return bump(in, s, name_of(s, c->seller), base, pay, d, 2, err);
+            return bump_interned(in, s, c->seller, base, pay, d, 2, err);
         }
-        if (c->cancelled)
+        if (c->tech_flags & C_CANCELLED)
             return 0;
         if ((rc = count_contract(in, s, c, -1, err)) != 0)
             return rc;
         if (ev->type == TL_EV_CONTRACT_CANCELLED) {
-            c->cancelled = 1;
+            c->tech_flags |= C_CANCELLED;
             static const unsigned can[] = {K_CANCELLED};
             int64_t one = 1;
-            rc = bump(in, s, name_of(s, c->seller), base, can, &one, 1, err);
+            rc = bump_interned(in, s, c->seller, base, can, &one, 1, err);
             if (rc == 0 && c->seller != c->buyer)
-                rc = bump(in, s, name_of(s, c->buyer), base, can, &one, 1, err);
+                rc = bump_interned(in, s, c->buyer, base, can, &one, 1, err);
         } else {
             contract_amend(c, ev);
             rc = count_contract(in, s, c, 1, err);

@@ -53,8 +53,16 @@ typedef struct pj_contract_ev {
     pj_strv seller, buyer, seller_region, buyer_region, registered_on;
 } pj_contract_ev;
 
+/* The type of the last record decoded into a pj_event, compared first for the next one. */
+typedef struct pj_type_memo {
+    const char *name; /* the schema's type name; NULL: none yet */
+    uint32_t len;
+    int type;
+} pj_type_memo;
+
 /* One record, walked without copies. The log was verified at append, so this reader checks
- * bounds (it never reads past the record) but not canonical form or the signature. */
+ * bounds (it never reads past the record) but not canonical form or the signature.
+ * Zero a pj_event before its first pj_decode (its memo carries over from record to record). */
 typedef struct pj_event {
     uint64_t seq;
     uint64_t recorded_ms;
@@ -70,6 +78,7 @@ typedef struct pj_event {
         pj_val v;
     } f[PJ_FIELDS_MAX];
     pj_contract_ev con; /* filled for the types on a contract's stream only */
+    pj_type_memo memo;
 } pj_event;
 
 int pj_decode(pj_event *ev, const uint8_t *rec, size_t len, tl_error *err);
@@ -192,6 +201,9 @@ typedef struct pj_map {
      * a rebuild creates millions, and a malloc and free each showed in its profile. */
     uint8_t *chunk; /* the newest chunk; each starts with a pointer to the previous one */
     size_t chunk_used, chunk_cap;
+    /* Counts clears. An entry stays where it is until the next clear, so a holder of entry
+     * pointers may keep them while this is unchanged. */
+    uint64_t clears;
 } pj_map;
 
 int pj_map_init(pj_map *m);
@@ -267,9 +279,10 @@ typedef struct pj_def {
     /* Frees in->state (the registered tables are already freed). */
     void (*destroy)(pj_inst *in);
     int (*apply)(pj_inst *in, const pj_event *ev, tl_error *err);
-    /* Optional: starts loading what apply will touch of ev. The engine calls it for every
-     * projection before it applies ev to any, so that their cache misses (a random slot of a
-     * table of every contract, for each contract fold) overlap instead of coming one by one. */
+    /* Optional: starts loading what apply will touch of ev (a hint: it changes nothing). The
+     * engine calls it one record ahead, before it applies the previous record to any
+     * projection, so that their cache misses (a random slot of a table of every contract, for
+     * each contract fold) are hidden behind that work instead of stalling apply. */
     void (*prefetch)(pj_inst *in, const pj_event *ev);
     /* Optional: stages every dirty value held outside the registered tables. */
     int (*flush)(pj_inst *in, tl_error *err);

@@ -263,6 +263,7 @@ void pj_map_clear(pj_map *m)
     free_chunks(m);
     m->count = 0;
     m->ndirty = 0;
+    m->clears++;
 }
 
 void pj_map_free(pj_map *m)
@@ -928,17 +929,34 @@ int pj_inst_table(pj_inst *in, pj_table *t, uint8_t tag, size_t vsize, size_t ma
  * folded from the log. It bounds a rebuild's memory; a larger bound only saves those refolds. */
 #define CT_BYTES_MAX (128u << 20)
 
+/* The value of 8 ASCII digits at p (the first most significant), or false when one is not a
+ * digit: SWAR over one little-endian load (every contract event parses a reg_no, and the
+ * byte loop was a hundred instructions of it). */
+static bool digits8(const uint8_t *p, uint32_t *out)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    x = __builtin_bswap64(x); /* the first digit in the low byte */
+#endif
+    /* Each byte 0x30..0x39: high nibble 3, and adding 6 does not carry out of the low one. */
+    if (((x & 0xf0f0f0f0f0f0f0f0ull) | (((x + 0x0606060606060606ull) & 0xf0f0f0f0f0f0f0f0ull) >> 4)) !=
+        0x3333333333333333ull)
+        return false;
+    x -= 0x3030303030303030ull;
+    x = x * 10 + (x >> 8); /* byte pairs: each even byte holds its two-digit number */
+    x = ((x & 0x000000ff000000ffull) * (100 + (1000000ull << 32)) +
+         ((x >> 16) & 0x000000ff000000ffull) * (1 + (10000ull << 32))) >> 32;
+    *out = (uint32_t)x;
+    return true;
+}
+
 bool pj_reg_no_key(const uint8_t *p, size_t n, uint64_t *key)
 {
-    if (n != TL_REG_NO_LEN)
+    uint32_t hi, lo;
+    if (n != TL_REG_NO_LEN || !digits8(p, &hi) || !digits8(p + 8, &lo))
         return false;
-    uint64_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9')
-            return false;
-        k = k * 10 + (uint64_t)(p[i] - '0');
-    }
-    *key = k + 1; /* 0 marks an empty slot */
+    *key = (uint64_t)hi * 100000000u + lo + 1; /* 0 marks an empty slot */
     return true;
 }
 
@@ -1183,7 +1201,7 @@ static int stream_record(void *ctx, uint64_t seq, const uint8_t *rec, size_t len
 int pj_inst_stream(pj_inst *in, const char *stream, size_t len,
                    int (*fn)(void *ctx, const pj_event *ev, tl_error *err), void *ctx, tl_error *err)
 {
-    stream_walk *w = malloc(sizeof *w); /* a pj_event is a few hundred bytes: not on a fold's stack */
+    stream_walk *w = calloc(1, sizeof *w); /* a pj_event is a kilobyte: not on a fold's stack */
     if (w == NULL)
         return pj_nomem(err);
     w->before = in->next;

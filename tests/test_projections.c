@@ -27,6 +27,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pj_internal.h" /* the record reader's own tests, at the end */
 #include "tl_domain.h"
 #include "tl_schema.h"
 #include "tl_views.h"
@@ -2084,6 +2085,173 @@ static void test_project_process(void **state)
 }
 
 
+/* ---------- the projections' record reader (decode.c) and reg_no keys ---------- */
+
+/* A stored record as the log holds it: [1, seq, recorded, version, body, key, sig], the body
+ * {data, id, stream, time, type} with data's pairs given as alternating key, kind, value
+ * ('s' str, 'u' uint) and ending at a NULL key. The signature is not checked by pj_decode. */
+static void make_record(tl_buf *out, uint64_t seq, const char *type, const char *stream, ...)
+{
+    tl_buf body;
+    tl_buf_init(&body);
+    tl_mp_writer w;
+    tl_mp_writer_init(&w, &body);
+    va_list ap;
+    uint32_t n = 0;
+    va_start(ap, stream);
+    while (va_arg(ap, const char *) != NULL) {
+        (void)va_arg(ap, int);
+        (void)va_arg(ap, uint64_t);
+        n++;
+    }
+    va_end(ap);
+    tl_mp_map(&w, 5);
+    tl_mp_key(&w, "data");
+    tl_mp_map(&w, n);
+    va_start(ap, stream);
+    for (const char *k; (k = va_arg(ap, const char *)) != NULL;) {
+        int kind = va_arg(ap, int);
+        uint64_t v = va_arg(ap, uint64_t);
+        tl_mp_key(&w, k);
+        if (kind == 's')
+            tl_mp_str(&w, (const char *)(uintptr_t)v);
+        else
+            tl_mp_uint(&w, v);
+    }
+    va_end(ap);
+    uint8_t id[32] = {7};
+    tl_mp_key(&w, "id");
+    tl_mp_bin(&w, id, sizeof id);
+    tl_mp_key(&w, "stream");
+    tl_mp_str(&w, stream);
+    tl_mp_key(&w, "time");
+    tl_mp_uint(&w, 1700000000000ull);
+    tl_mp_key(&w, "type");
+    tl_mp_str(&w, type);
+    assert_int_equal(w.failed, 0);
+    uint8_t key[32] = {1}, sig[64] = {2};
+    tl_buf_reset(out);
+    tl_mp_writer_init(&w, out);
+    tl_mp_array(&w, 7);
+    tl_mp_uint(&w, 1);
+    tl_mp_uint(&w, seq);
+    tl_mp_uint(&w, 1700000000000ull + seq);
+    tl_mp_uint(&w, 1);
+    tl_mp_bin(&w, body.data, body.len);
+    tl_mp_bin(&w, key, sizeof key);
+    tl_mp_bin(&w, sig, sizeof sig);
+    assert_int_equal(w.failed, 0);
+    tl_buf_free(&body);
+}
+
+#define S(x) 's', (uint64_t)(uintptr_t)(x)
+#define U(x) 'u', (uint64_t)(x)
+
+/* One pj_event decodes records of changing types in turn (its type memo must not carry a
+ * type over), amounts of every uint width, and refuses a cut record. */
+static void test_decode_records(void **state)
+{
+    (void)state;
+    pj_event *ev = calloc(1, sizeof *ev);
+    assert_non_null(ev);
+    tl_buf r;
+    tl_buf_init(&r);
+    tl_error err;
+    static const uint64_t amounts[] = {5, 200, 70000, 5000000000ull, TL_AMOUNT_FEN_MAX};
+    for (int round = 0; round < 3; round++) {
+        for (size_t i = 0; i < sizeof amounts / sizeof amounts[0]; i++) {
+            uint64_t tech = amounts[i] / 2;
+            make_record(&r, 10 + i, "contract.registered", "contract/2016000000000042", "class", S("license"),
+                        "field", S("aerospace"), "reg_no", S("2016000000000042"), "seller", S("seller-1"),
+                        "tech_fen", U(tech), "title", S("a title long enough to need a str8 header, over 31 bytes"),
+                        "total_fen", U(amounts[i]), (const char *)NULL);
+            assert_int_equal(pj_decode(ev, r.data, r.len, &err), 0);
+            assert_int_equal(ev->seq, 10 + i);
+            assert_int_equal(ev->type, TL_EV_CONTRACT_REGISTERED);
+            assert_true(ev->con.keyed);
+            assert_int_equal(ev->con.key, 2016000000000042ull + 1);
+            assert_true(ev->con.has_total && ev->con.has_tech);
+            assert_int_equal(ev->con.total, amounts[i]);
+            assert_int_equal(ev->con.tech, tech);
+            assert_int_equal(ev->con.cls, TL_CLASS_LICENSE);
+            assert_int_equal(ev->con.conf, -1);
+            assert_int_equal(ev->con.seller.len, 8);
+            assert_memory_equal(ev->con.seller.p, "seller-1", 8);
+            assert_null(ev->con.buyer.p);
+            const uint8_t *p;
+            size_t n;
+            assert_true(pj_str(ev, "title", &p, &n));
+            assert_int_equal(n, strlen("a title long enough to need a str8 header, over 31 bytes"));
+        }
+        /* a type this build does not know, of the same length as the one just decoded */
+        make_record(&r, 22, "contract.registerex", "contract/2016000000000042", (const char *)NULL);
+        assert_int_equal(pj_decode(ev, r.data, r.len, &err), 0);
+        assert_int_equal(ev->type, -1);
+        make_record(&r, 20, "participant.registered", "participant/p-1", "id", S("p-1"), "kind",
+                    S("university"), (const char *)NULL);
+        assert_int_equal(pj_decode(ev, r.data, r.len, &err), 0);
+        assert_int_equal(ev->type, TL_EV_PARTICIPANT_REGISTERED);
+        assert_false(ev->con.keyed);
+        assert_int_equal(pj_uint(ev, "missing", 9), 9);
+        /* an amendment keys its contract by its stream */
+        make_record(&r, 21, "contract.amended", "contract/2017000000000001", "total_fen", U(300),
+                    (const char *)NULL);
+        assert_int_equal(pj_decode(ev, r.data, r.len, &err), 0);
+        assert_int_equal(ev->type, TL_EV_CONTRACT_AMENDED);
+        assert_true(ev->con.keyed);
+        assert_int_equal(ev->con.key, 2017000000000001ull + 1);
+        assert_true(ev->con.has_total);
+        assert_false(ev->con.has_tech);
+        make_record(&r, 23, "contract.cancelled", "contract/20170000000x0001", (const char *)NULL);
+        assert_int_equal(pj_decode(ev, r.data, r.len, &err), 0);
+        assert_int_equal(ev->type, TL_EV_CONTRACT_CANCELLED);
+        assert_false(ev->con.keyed);
+    }
+    /* every cut of a record is refused, never read past */
+    make_record(&r, 30, "contract.registered", "contract/2016000000000042", "reg_no", S("2016000000000042"),
+                "total_fen", U(123456789), (const char *)NULL);
+    for (size_t cut = 0; cut < r.len; cut++) {
+        uint8_t *copy = malloc(cut ? cut : 1);
+        assert_non_null(copy);
+        memcpy(copy, r.data, cut);
+        assert_int_not_equal(pj_decode(ev, copy, cut, &err), 0);
+        free(copy);
+    }
+    tl_buf_free(&r);
+    free(ev);
+}
+
+/* The packed key of a reg_no: exactly 16 ASCII digits, against a plain digit loop. */
+static void test_reg_no_key(void **state)
+{
+    (void)state;
+    uint8_t b[TL_REG_NO_LEN];
+    uint64_t rng = 88172645463325252ull;
+    for (int it = 0; it < 300000; it++) {
+        for (int i = 0; i < TL_REG_NO_LEN; i++) {
+            rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+            b[i] = (uint8_t)('0' + rng % 10);
+        }
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        if (it % 2) /* one byte anything, often a neighbour of a digit */
+            b[rng % TL_REG_NO_LEN] = it % 4 == 1 ? (uint8_t)"/:\x00\xb0\xb9\x3a\x2f\xf0"[(rng >> 8) % 8] : (uint8_t)(rng >> 16);
+        uint64_t want = 0, got = 0;
+        bool ok = true;
+        for (int i = 0; i < TL_REG_NO_LEN; i++) {
+            ok = ok && b[i] >= '0' && b[i] <= '9';
+            want = want * 10 + (uint64_t)(b[i] - '0');
+        }
+        assert_int_equal(pj_reg_no_key(b, sizeof b, &got), ok);
+        if (ok)
+            assert_int_equal(got, want + 1);
+    }
+    memcpy(b, "9999999999999999", TL_REG_NO_LEN);
+    uint64_t k;
+    assert_true(pj_reg_no_key(b, sizeof b, &k));
+    assert_int_equal(k, 10000000000000000ull);
+    assert_false(pj_reg_no_key(b, sizeof b - 1, &k));
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 5 && strcmp(argv[1], "--crash-child") == 0)
@@ -2101,6 +2269,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_crash_kill9),
         cmocka_unit_test(test_report_command),
         cmocka_unit_test(test_project_process),
+        cmocka_unit_test(test_decode_records),
+        cmocka_unit_test(test_reg_no_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
