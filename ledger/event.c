@@ -174,23 +174,34 @@ static int envelope_parts(const tl_mp_doc *d, uint32_t at, const uint8_t **body,
     return 0;
 }
 
-int tl_envelope_decode(tl_event *ev, const uint8_t *buf, size_t len, tl_error *err)
+/* A well-formed envelope is 5 nodes: the array and its four elements. */
+#define ENVELOPE_NODES 5u
+
+/* Decodes an envelope into ev: a copy of the body, or (borrow) the caller's bytes and nodes. */
+static int envelope_decode(tl_event *ev, const uint8_t *buf, size_t len, bool borrow, tl_mp_node *nodes,
+                           uint32_t cap, tl_error *err)
 {
     memset(ev, 0, sizeof *ev);
     if (len > TL_BODY_BYTES_MAX + 128)
         return tl_fail(err, TL_ETOOBIG, "envelope.size", "envelope", "the envelope is %zu bytes; too large",
                        len);
     tl_mp_doc d;
-    int rc = tl_mp_parse(&d, buf, len, "envelope", err);
+    tl_mp_node outer[ENVELOPE_NODES]; /* no allocation for a well-formed envelope */
+    int rc = tl_mp_parse_into(&d, outer, ENVELOPE_NODES, buf, len, "envelope", err);
     if (rc != 0)
         return rc;
     const uint8_t *body = NULL, *key = NULL, *sig = NULL;
     size_t body_len = 0;
     rc = envelope_parts(&d, 0, &body, &body_len, &key, &sig, err);
     if (rc == 0)
-        rc = tl_event_from_parts(ev, body, body_len, key, sig, err);
+        rc = event_from_parts(ev, body, body_len, key, sig, borrow, nodes, cap, err);
     tl_mp_doc_free(&d);
     return rc;
+}
+
+int tl_envelope_decode(tl_event *ev, const uint8_t *buf, size_t len, tl_error *err)
+{
+    return envelope_decode(ev, buf, len, false, NULL, 0, err);
 }
 
 int tl_event_check(const tl_event *ev, tl_error *err)
@@ -202,15 +213,27 @@ int tl_event_check(const tl_event *ev, tl_error *err)
                            err);
 }
 
-int tl_event_prepare(tl_event *ev, const uint8_t *envelope, size_t len, tl_error *err)
+static int event_prepare(tl_event *ev, const uint8_t *envelope, size_t len, bool borrow, tl_mp_node *nodes,
+                         uint32_t cap, tl_error *err)
 {
-    int rc = tl_envelope_decode(ev, envelope, len, err);
+    int rc = envelope_decode(ev, envelope, len, borrow, nodes, cap, err);
     if (rc != 0)
         return rc;
     rc = tl_event_check(ev, err);
     if (rc != 0)
         tl_event_free(ev);
     return rc;
+}
+
+int tl_event_prepare(tl_event *ev, const uint8_t *envelope, size_t len, tl_error *err)
+{
+    return event_prepare(ev, envelope, len, false, NULL, 0, err);
+}
+
+int tl_event_prepare_borrow(tl_event *ev, const uint8_t *envelope, size_t len, tl_mp_node *nodes, uint32_t cap,
+                            tl_error *err)
+{
+    return event_prepare(ev, envelope, len, true, nodes, cap, err);
 }
 
 int tl_submission_split(tl_span **spans, size_t *n, bool *is_batch, const uint8_t *buf, size_t len,
@@ -223,7 +246,8 @@ int tl_submission_split(tl_span **spans, size_t *n, bool *is_batch, const uint8_
         return tl_fail(err, TL_ETOOBIG, "batch.size", "", "the submission is %zu bytes; at most %u allowed",
                        len, TL_BATCH_BYTES_MAX);
     tl_mp_doc d;
-    int rc = tl_mp_parse(&d, buf, len, "", err);
+    tl_mp_node single[ENVELOPE_NODES]; /* a lone envelope needs no allocation; a batch allocates */
+    int rc = tl_mp_parse_into(&d, single, ENVELOPE_NODES, buf, len, "", err);
     if (rc != 0)
         return rc;
     const tl_mp_node *top = &d.nodes[0];
