@@ -49,8 +49,8 @@ int tl_buf_append(tl_buf *b, const void *data, size_t len)
 
 typedef struct frame {
     uint32_t node;      /* index of the container node */
-    uint32_t remaining; /* children still to read (maps: keys and values counted separately) */
-    uint32_t position;  /* children read so far */
+    uint32_t remaining; /* children still to read (maps: keys and values counted separately, so
+                           the next child of a map is a key when this is even) */
     bool is_map;
     const uint8_t *last_key; /* previous key of a map, for order */
     uint32_t last_key_len;
@@ -99,7 +99,7 @@ static void current_path(const reader *r, char *out, size_t cap)
                 append_path(out, cap, "%s%s", out[0] ? "." : "", key);
             }
         } else {
-            append_path(out, cap, "[%u]", f->position);
+            append_path(out, cap, "[%u]", r->doc->nodes[f->node].count - f->remaining);
         }
     }
 }
@@ -132,12 +132,26 @@ static uint64_t be(const uint8_t *p, int n)
 /* Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF. */
 static bool utf8_valid(const uint8_t *s, size_t n)
 {
+    /* Most text is short and ASCII (keys, ids, codes, dates): whole words first, the last
+     * one overlapping the one before, so no byte is looked at on its own. */
     size_t i = 0;
+    uint64_t word;
+    if (n >= 8) {
+        while (n - i > 8 && (memcpy(&word, s + i, 8), (word & 0x8080808080808080ull) == 0))
+            i += 8;
+        if (n - i <= 8 && (memcpy(&word, s + n - 8, 8), (word & 0x8080808080808080ull) == 0))
+            return true;
+    } else {
+        uint8_t any = 0;
+        for (size_t k = 0; k < n; k++)
+            any |= s[k];
+        if (any < 0x80)
+            return true;
+    }
     while (i < n) {
         uint8_t c = s[i];
         if (c < 0x80) {
             /* Eight ASCII bytes at a time: the text in events is mostly ASCII... */
-            uint64_t word;
             if (n - i >= 8 && (memcpy(&word, s + i, 8), (word & 0x8080808080808080ull) == 0))
                 i += 8;
             else
@@ -145,12 +159,14 @@ static bool utf8_valid(const uint8_t *s, size_t n)
             continue;
         }
         /* ... or Chinese: with a lead byte e1..ec or ee..ef any two continuation bytes make a
-         * valid character (neither overlong, which needs e0, nor a surrogate, which needs ed). */
-        if (c >= 0xe1 && c != 0xed && c <= 0xef && n - i >= 3 && (s[i + 1] & 0xc0) == 0x80 &&
-            (s[i + 2] & 0xc0) == 0x80) {
+         * valid character (neither overlong, which needs e0, nor a surrogate, which needs ed).
+         * Such characters come in runs: a loop of their own. */
+        size_t from = i;
+        while (n - i >= 3 && (uint8_t)(s[i] - 0xe1) <= 0xef - 0xe1 && s[i] != 0xed && (s[i + 1] & 0xc0) == 0x80 &&
+               (s[i + 2] & 0xc0) == 0x80)
             i += 3;
+        if (i != from)
             continue;
-        }
         size_t len;
         uint32_t cp;
         if (c >= 0xc2 && c <= 0xdf) {
@@ -185,25 +201,21 @@ static bool utf8_valid(const uint8_t *s, size_t n)
  * allocates once. */
 #define NODES_INITIAL 64u
 
-static int new_node(reader *r, uint32_t *out)
+static int grow_nodes(reader *r)
 {
     tl_mp_doc *d = r->doc;
-    if (d->count == d->cap) {
-        size_t left = remaining(r); /* + 1: at least one slot, even for empty input */
-        uint32_t cap = d->cap               ? d->cap * 2
-                       : left < NODES_INITIAL ? (uint32_t)left + 1
-                                              : NODES_INITIAL;
-        tl_mp_node *nn = realloc(d->borrowed ? NULL : d->nodes, (size_t)cap * sizeof *nn);
-        if (nn == NULL)
-            return tl_fail(r->err, TL_ENOMEM, "memory", "", "out of memory parsing MessagePack");
-        if (d->borrowed)
-            memcpy(nn, d->nodes, (size_t)d->count * sizeof *nn);
-        d->nodes = nn;
-        d->cap = cap;
-        d->borrowed = false;
-    }
-    *out = d->count++;
-    memset(&d->nodes[*out], 0, sizeof d->nodes[*out]);
+    size_t left = remaining(r); /* + 1: at least one slot, even for empty input */
+    uint32_t cap = d->cap               ? d->cap * 2
+                   : left < NODES_INITIAL ? (uint32_t)left + 1
+                                          : NODES_INITIAL;
+    tl_mp_node *nn = realloc(d->borrowed ? NULL : d->nodes, (size_t)cap * sizeof *nn);
+    if (nn == NULL)
+        return tl_fail(r->err, TL_ENOMEM, "memory", "", "out of memory parsing MessagePack");
+    if (d->borrowed)
+        memcpy(nn, d->nodes, (size_t)d->count * sizeof *nn);
+    d->nodes = nn;
+    d->cap = cap;
+    d->borrowed = false;
     return 0;
 }
 
@@ -339,14 +351,14 @@ payload:
     return 0;
 }
 
+/* Keys are short and most pairs differ within a few bytes: a loop here beats a call. */
 static int key_cmp(const uint8_t *a, uint32_t alen, const uint8_t *b, uint32_t blen)
 {
-    uint32_t n = alen < blen ? alen : blen;
-    if (n > 0 && a[0] != b[0]) /* the usual case, without a call */
-        return a[0] < b[0] ? -1 : 1;
-    int c = n ? memcmp(a, b, n) : 0;
-    if (c != 0)
-        return c;
+    uint32_t n = alen < blen ? alen : blen, i = 0;
+    while (i < n && a[i] == b[i])
+        i++;
+    if (i < n)
+        return a[i] < b[i] ? -1 : 1;
     return alen < blen ? -1 : alen > blen ? 1 : 0;
 }
 
@@ -361,39 +373,36 @@ int tl_mp_parse_into(tl_mp_doc *doc, tl_mp_node *nodes, uint32_t cap, const uint
     *doc = (tl_mp_doc){.nodes = nodes, .cap = nodes != NULL ? cap : 0, .borrowed = nodes != NULL};
     if (len > UINT32_MAX)
         return tl_fail(err, TL_ETOOBIG, "canonical.size", path_prefix, "input too large");
-    reader r = {.p = buf, .end = buf + len, .doc = doc, .depth = 0, .prefix = path_prefix, .err = err};
-    int rc = 0;
-    bool first = true;
-    while (first || r.depth > 0) {
-        /* Close every container whose children are all read, fixing up its subtree end. */
-        if (!first && r.stack[r.depth - 1].remaining == 0) {
-            frame *f = &r.stack[--r.depth];
-            doc->nodes[f->node].end = doc->count;
-            if (r.depth > 0) {
-                frame *parent = &r.stack[r.depth - 1];
-                parent->remaining--;
-                parent->position++;
-            }
-            continue;
-        }
-        frame *top = r.depth > 0 ? &r.stack[r.depth - 1] : NULL;
-        bool is_key = top != NULL && top->is_map && (top->position % 2) == 0;
-        uint32_t idx = 0;
-        if ((rc = new_node(&r, &idx)) != 0)
+    /* Not an initializer: that would clear the whole stack of frames for every document. */
+    reader r;
+    r.p = buf;
+    r.end = buf + len;
+    r.doc = doc;
+    r.depth = 0;
+    r.prefix = path_prefix;
+    r.err = err;
+    frame *top = NULL; /* the innermost open container, r.stack[r.depth - 1] */
+    int rc;
+    for (;;) {
+        if (doc->count == doc->cap && (rc = grow_nodes(&r)) != 0)
             goto fail;
-        tl_mp_node *node = &doc->nodes[idx]; /* zeroed by new_node */
+        uint32_t idx = doc->count++;
+        tl_mp_node *node = &doc->nodes[idx];
+        memset(node, 0, sizeof *node);
         if ((rc = read_value(&r, node)) != 0)
             goto fail;
         node->end = idx + 1;
-        if (is_key) {
+        if (top != NULL && top->is_map && top->remaining % 2 == 0) {
             if (node->type != TL_MP_STR) {
                 rc = fail(&r, "canonical.key_type", "map keys must be str");
                 goto fail;
             }
-            if (top->last_key != NULL) {
-                int c = key_cmp(top->last_key, top->last_key_len, node->v.s.ptr, node->v.s.len);
-                top->last_key = node->v.s.ptr;
-                top->last_key_len = node->v.s.len;
+            const uint8_t *prev = top->last_key;
+            uint32_t prev_len = top->last_key_len;
+            top->last_key = node->v.s.ptr;
+            top->last_key_len = node->v.s.len;
+            if (prev != NULL) {
+                int c = key_cmp(prev, prev_len, node->v.s.ptr, node->v.s.len);
                 if (c == 0) {
                     rc = fail(&r, "canonical.duplicate_key", "duplicate map key");
                     goto fail;
@@ -403,10 +412,7 @@ int tl_mp_parse_into(tl_mp_doc *doc, tl_mp_node *nodes, uint32_t cap, const uint
                     goto fail;
                 }
             }
-            top->last_key = node->v.s.ptr;
-            top->last_key_len = node->v.s.len;
         }
-        first = false;
         if ((node->type == TL_MP_MAP || node->type == TL_MP_ARRAY) && node->count > 0) {
             if (r.depth == TL_MP_DEPTH_MAX) {
                 rc = fail(&r, "canonical.depth", "nested deeper than %d levels", TL_MP_DEPTH_MAX);
@@ -417,12 +423,17 @@ int tl_mp_parse_into(tl_mp_doc *doc, tl_mp_node *nodes, uint32_t cap, const uint
                 rc = fail(&r, "canonical.size", "too many elements");
                 goto fail;
             }
-            r.stack[r.depth++] = (frame){.node = idx, .remaining = (uint32_t)children,
-                                         .is_map = node->type == TL_MP_MAP};
-        } else if (top != NULL) {
-            top->remaining--;
-            top->position++;
+            top = &r.stack[r.depth++];
+            *top = (frame){.node = idx, .remaining = (uint32_t)children, .is_map = node->type == TL_MP_MAP};
+            continue;
         }
+        /* The value is complete, and so is every container it was the last child of. */
+        while (top != NULL && --top->remaining == 0) {
+            doc->nodes[top->node].end = doc->count;
+            top = --r.depth > 0 ? top - 1 : NULL;
+        }
+        if (top == NULL)
+            break;
     }
     if (r.p != r.end) {
         rc = tl_fail(err, TL_EINVAL, "canonical.trailing_bytes", path_prefix ? path_prefix : "",

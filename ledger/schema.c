@@ -23,21 +23,23 @@
 
 /* ---- Field tables ------------------------------------------------------------------------ */
 
+/* Names are string literals, so their lengths are known when compiling (NAME). */
+#define NAME(n) .name = (n), .name_len = sizeof(n) - 1
 #define TEXT(n, fl, d) \
-    {.name = (n), .type = TL_FT_TEXT, .flags = (fl), .min = 1, .max = TL_SCHEMA_TEXT_BYTES_MAX, .doc = (d)}
-#define SIMPLE(n, t, fl, d) {.name = (n), .type = (t), .flags = (fl), .doc = (d)}
-#define CODE(n, list, fl, d) {.name = (n), .type = TL_FT_CODE, .flags = (fl), .codes = &(list), .doc = (d)}
+    {NAME(n), .type = TL_FT_TEXT, .flags = (fl), .min = 1, .max = TL_SCHEMA_TEXT_BYTES_MAX, .doc = (d)}
+#define SIMPLE(n, t, fl, d) {NAME(n), .type = (t), .flags = (fl), .doc = (d)}
+#define CODE(n, list, fl, d) {NAME(n), .type = TL_FT_CODE, .flags = (fl), .codes = &(list), .doc = (d)}
 #define UINTR(n, lo, hi, fl, d) \
-    {.name = (n), .type = TL_FT_UINT, .flags = (fl), .min = (lo), .max = (hi), .doc = (d)}
+    {NAME(n), .type = TL_FT_UINT, .flags = (fl), .min = (lo), .max = (hi), .doc = (d)}
 #define ARRAY(n, t, list, lo, hi, fl, d) \
-    {.name = (n), .type = (t), .flags = TL_FIELD_ARRAY | (fl), .codes = (list), .min = (lo), .max = (hi), .doc = (d)}
+    {NAME(n), .type = (t), .flags = TL_FIELD_ARRAY | (fl), .codes = (list), .min = (lo), .max = (hi), .doc = (d)}
 #define OPT TL_FIELD_OPTIONAL
 #define POS TL_FIELD_POSITIVE
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
 #define TYPE_BIT(t) (1u << (t))
 
 static const tl_field_spec f_genesis[] = {
-    {.name = "origin", .type = TL_FT_ORIGIN, .min = 1, .max = TL_SCHEMA_ORIGIN_BYTES_MAX,
+    {NAME("origin"), .type = TL_FT_ORIGIN, .min = 1, .max = TL_SCHEMA_ORIGIN_BYTES_MAX,
      .doc = "the ledger's name, fixed at init; also the checkpoint key name"},
     SIMPLE("admin", TL_FT_KEY, 0, "the administrator's Ed25519 public key"),
 };
@@ -69,28 +71,35 @@ static const tl_field_spec f_achievement[] = {
     TEXT("ip", OPT, "intellectual property, e.g. patent numbers (free text)"),
 };
 
+/* The cross-field rules read fields by their place in the table (the FR_ names of each
+ * table that has such rules), not by searching the data map again. */
+enum { FR_REG_NO, FR_CLASS, FR_SUBTYPE, FR_SELLER, FR_BUYER, FR_SIGNED_ON = 8, FR_REGISTERED_ON, FR_TOTAL_FEN,
+       FR_TECH_FEN };
+
 static const tl_field_spec f_contract_registered[] = {
-    SIMPLE("reg_no", TL_FT_REG_NO, 0, "登记编号, 16 digits; the stream is contract/<reg_no>"),
-    CODE("class", tl_codes_class, 0, "contract class"),
-    CODE("subtype", tl_codes_subtype, 0, "subtype, one of the class's own"),
-    SIMPLE("seller", TL_FT_ID, 0, "participant selling the technology (输出方)"),
-    SIMPLE("buyer", TL_FT_ID, 0, "participant buying it (吸纳方)"),
+    [FR_REG_NO] = SIMPLE("reg_no", TL_FT_REG_NO, 0, "登记编号, 16 digits; the stream is contract/<reg_no>"),
+    [FR_CLASS] = CODE("class", tl_codes_class, 0, "contract class"),
+    [FR_SUBTYPE] = CODE("subtype", tl_codes_subtype, 0, "subtype, one of the class's own"),
+    [FR_SELLER] = SIMPLE("seller", TL_FT_ID, 0, "participant selling the technology (输出方)"),
+    [FR_BUYER] = SIMPLE("buyer", TL_FT_ID, 0, "participant buying it (吸纳方)"),
     SIMPLE("seller_region", TL_FT_REGION, 0, "GB/T 2260 code of the seller"),
     SIMPLE("buyer_region", TL_FT_REGION, 0, "GB/T 2260 code of the buyer"),
     CODE("field", tl_codes_field, 0, "technical field"),
-    SIMPLE("signed_on", TL_FT_DATE, 0, "date the contract was signed"),
-    SIMPLE("registered_on", TL_FT_DATE, 0, "date of registration (认定登记); its year counts"),
-    SIMPLE("total_fen", TL_FT_FEN, 0, "成交额, the contract value"),
-    SIMPLE("tech_fen", TL_FT_FEN, 0, "技术交易额, the technical part, <= total_fen"),
+    [FR_SIGNED_ON] = SIMPLE("signed_on", TL_FT_DATE, 0, "date the contract was signed"),
+    [FR_REGISTERED_ON] = SIMPLE("registered_on", TL_FT_DATE, 0, "date of registration (认定登记); its year counts"),
+    [FR_TOTAL_FEN] = SIMPLE("total_fen", TL_FT_FEN, 0, "成交额, the contract value"),
+    [FR_TECH_FEN] = SIMPLE("tech_fen", TL_FT_FEN, 0, "技术交易额, the technical part, <= total_fen"),
     ARRAY("achievements", TL_FT_ID, NULL, 1, TL_SCHEMA_ACHIEVEMENTS_MAX, OPT,
           "achievements the contract transfers or licenses"),
     CODE("confidentiality", tl_codes_confidentiality, OPT, "absent means public"),
     TEXT("title", OPT, "(added) title of the contract; hidden from the public when not public"),
 };
 
+enum { FA_TOTAL_FEN, FA_TECH_FEN };
+
 static const tl_field_spec f_contract_amended[] = {
-    SIMPLE("total_fen", TL_FT_FEN, 0, "new 成交额 (absolute, replaces the earlier one)"),
-    SIMPLE("tech_fen", TL_FT_FEN, 0, "new 技术交易额 (absolute), <= total_fen"),
+    [FA_TOTAL_FEN] = SIMPLE("total_fen", TL_FT_FEN, 0, "new 成交额 (absolute, replaces the earlier one)"),
+    [FA_TECH_FEN] = SIMPLE("tech_fen", TL_FT_FEN, 0, "new 技术交易额 (absolute), <= total_fen"),
     SIMPLE("amended_on", TL_FT_DATE, 0, "date of the amendment"),
     TEXT("reason", 0, "why the amounts changed"),
 };
@@ -116,14 +125,16 @@ static const tl_field_spec f_equity[] = {
     SIMPLE("dated", TL_FT_DATE, 0, "date of the deal"),
 };
 
+enum { FF_ID, FF_KIND = 2, FF_PARENT = 6 };
+
 static const tl_field_spec f_fund_established[] = {
-    SIMPLE("id", TL_FT_ID, 0, "fund id; the stream is fund/<id>"),
+    [FF_ID] = SIMPLE("id", TL_FT_ID, 0, "fund id; the stream is fund/<id>"),
     TEXT("name", 0, "name of the fund"),
-    CODE("kind", tl_codes_fund_kind, 0, "guidance fund, sub-fund or local fund"),
+    [FF_KIND] = CODE("kind", tl_codes_fund_kind, 0, "guidance fund, sub-fund or local fund"),
     CODE("level", tl_codes_fund_level, 0, "tier of government behind it"),
     SIMPLE("region", TL_FT_REGION, 0, "GB/T 2260 code of its seat"),
     SIMPLE("manager", TL_FT_ID, 0, "participant managing it"),
-    SIMPLE("parent", TL_FT_ID, OPT, "fund it was set up under; required for a sub_fund"),
+    [FF_PARENT] = SIMPLE("parent", TL_FT_ID, OPT, "fund it was set up under; required for a sub_fund"),
     SIMPLE("size_fen", TL_FT_FEN, OPT | POS,
            "(added) target size (认缴规模); the 50% directed-investment floor is measured on it"),
 };
@@ -144,10 +155,12 @@ static const tl_field_spec f_fund_invested[] = {
     SIMPLE("co_investment_fen", TL_FT_FEN, OPT, "others' money invested alongside"),
 };
 
+enum { FL_BANK = 1, FL_BORROWER };
+
 static const tl_field_spec f_loan[] = {
     SIMPLE("id", TL_FT_ID, 0, "loan id; the stream is loan/<id>"),
-    SIMPLE("bank", TL_FT_ID, 0, "the lending bank"),
-    SIMPLE("borrower", TL_FT_ID, 0, "the borrowing firm"),
+    [FL_BANK] = SIMPLE("bank", TL_FT_ID, 0, "the lending bank"),
+    [FL_BORROWER] = SIMPLE("borrower", TL_FT_ID, 0, "the borrowing firm"),
     SIMPLE("amount_fen", TL_FT_FEN, POS, "principal lent (issued) or in default (defaulted)"),
     UINTR("term_months", 1, TL_SCHEMA_TERM_MONTHS_MAX, 0, "term of the loan"),
     SIMPLE("dated", TL_FT_DATE, 0, "date"),
@@ -171,7 +184,8 @@ static const tl_field_spec f_programme[] = {
  * compile (negative) for an event with more fields. */
 #define FIELDS_MAX 64
 #define EV(id_, type_, stream_, sfield_, signer_, fields_, rules_, doc_)                          \
-    [id_] = {.id = (id_), .type = (type_), .stream = (stream_), .stream_field = (sfield_),       \
+    [id_] = {.id = (id_), .type = (type_), .type_len = sizeof(type_) - 1, .stream = (stream_),   \
+             .stream_field = (sfield_),                                                          \
              .signer = (signer_), .fields = (fields_),                                           \
              .field_count = N_OF(fields_) +                                                      \
                             0 * sizeof(char[N_OF(fields_) <= FIELDS_MAX ? 1 : -1]),              \
@@ -241,9 +255,8 @@ const tl_event_spec *tl_schema_for_type(const char *type, size_t len)
 {
     if (type == NULL || len == 0)
         return NULL;
-    for (size_t i = 0; i < TL_EV_COUNT; i++) /* first bytes first: this runs for every event */
-        if (events[i].type[0] == type[0] && strlen(events[i].type) == len &&
-            memcmp(events[i].type, type, len) == 0)
+    for (size_t i = 0; i < TL_EV_COUNT; i++) /* this runs for every event: no strlen */
+        if (events[i].type_len == len && events[i].type[0] == type[0] && memcmp(events[i].type, type, len) == 0)
             return &events[i];
     return NULL;
 }
@@ -372,8 +385,9 @@ static bool origin_valid(const uint8_t *p, size_t n)
     return true;
 }
 
-/* One value: the field f, or its element index when index >= 0. */
-static int check_value(const tl_mp_doc *doc, uint32_t i, const tl_field_spec *f, long index,
+/* One value: the field f, or its element index when index >= 0. A code's index in its list
+ * and a date's day (tl_date_parse) go to *num, for the cross-field rules. */
+static int check_value(const tl_mp_doc *doc, uint32_t i, const tl_field_spec *f, long index, int32_t *num,
                        tl_error *err)
 {
     char path[PATH_BYTES];
@@ -413,7 +427,7 @@ static int check_value(const tl_mp_doc *doc, uint32_t i, const tl_field_spec *f,
                         show(buf, n->v.s.ptr, len));
         return 0;
     case TL_FT_DATE:
-        if (!tl_date_valid(s, len))
+        if (tl_date_parse(num, s, len) != 0)
             return FAIL("schema.date", "\"%s\" is not a date YYYY-MM-DD between %d and %d",
                         show(buf, n->v.s.ptr, len), TL_DATE_YEAR_MIN, TL_DATE_YEAR_MAX);
         return 0;
@@ -436,7 +450,7 @@ static int check_value(const tl_mp_doc *doc, uint32_t i, const tl_field_spec *f,
             return FAIL("schema.length", "a key is %d bytes, not %zu", TL_SCHEMA_KEY_BYTES, len);
         return 0;
     case TL_FT_CODE:
-        if (tl_code_parse(f->codes, s, len) < 0)
+        if ((*num = tl_code_parse(f->codes, s, len)) < 0)
             return FAIL("schema.code", "\"%s\" is not a %s code", show(buf, n->v.s.ptr, len),
                         f->codes->name);
         return 0;
@@ -473,10 +487,10 @@ static bool same_bytes(const tl_mp_node *a, const tl_mp_node *b)
            memcmp(a->v.s.ptr, b->v.s.ptr, a->v.s.len) == 0;
 }
 
-static int check_field(const tl_mp_doc *doc, uint32_t i, const tl_field_spec *f, tl_error *err)
+static int check_field(const tl_mp_doc *doc, uint32_t i, const tl_field_spec *f, int32_t *num, tl_error *err)
 {
     if (!(f->flags & TL_FIELD_ARRAY))
-        return check_value(doc, i, f, -1, err);
+        return check_value(doc, i, f, -1, num, err);
 
     char path[PATH_BYTES];
     const tl_mp_node *n = &doc->nodes[i];
@@ -492,7 +506,8 @@ static int check_field(const tl_mp_doc *doc, uint32_t i, const tl_field_spec *f,
      * TL_SCHEMA_ACHIEVEMENTS_MAX, so the quadratic duplicate check stays small. */
     uint32_t c = tl_mp_first(i);
     for (uint32_t k = 0; k < n->count; k++, c = tl_mp_next(doc, c)) {
-        int rc = check_value(doc, c, f, (long)k, err);
+        int32_t element;
+        int rc = check_value(doc, c, f, (long)k, &element, err);
         if (rc != 0)
             return rc;
         for (uint32_t prev = tl_mp_first(i); prev != c; prev = tl_mp_next(doc, prev))
@@ -503,48 +518,39 @@ static int check_field(const tl_mp_doc *doc, uint32_t i, const tl_field_spec *f,
     return 0;
 }
 
-/* The index in ev->fields of the field named by len bytes at name, or -1. Field names are
- * not empty, and most differ from a key in the first byte, which is compared first because
- * this runs for every key of every event. */
+/* The index in ev->fields of the field named by len bytes at name, or -1. This runs for
+ * every key of every event: lengths first (known when compiling), then the first byte. */
 static long find_field(const tl_event_spec *ev, const uint8_t *name, size_t len)
 {
     if (len == 0)
         return -1;
     for (size_t k = 0; k < ev->field_count; k++) {
-        const char *fn = ev->fields[k].name;
-        if ((uint8_t)fn[0] == name[0] && strlen(fn) == len && memcmp(fn, name, len) == 0)
+        const tl_field_spec *f = &ev->fields[k];
+        if (f->name_len == len && (uint8_t)f->name[0] == name[0] && memcmp(f->name, name, len) == 0)
             return (long)k;
     }
     return -1;
 }
 
-/* The node of a field already checked to be present and well-typed, or NULL. */
-static const tl_mp_node *get(const tl_mp_doc *doc, uint32_t data, const char *name)
-{
-    uint32_t i = tl_mp_map_get(doc, data, name);
-    return i != 0 ? &doc->nodes[i] : NULL;
-}
+/* What the walk over the data map learnt, for the checks that need more than one field: each
+ * field's value node by its index in the table (0 when absent) and, for a code or a date, its
+ * parsed value (check_value). */
+typedef struct seen {
+    uint32_t at[FIELDS_MAX];
+    int32_t num[FIELDS_MAX];
+} seen;
 
-static int code_of(const tl_mp_doc *doc, uint32_t data, const char *name, const tl_codelist *list)
+/* Field k, already checked to be well-typed, or NULL when absent. */
+static const tl_mp_node *get(const tl_mp_doc *doc, const seen *sn, size_t k)
 {
-    const tl_mp_node *n = get(doc, data, name);
-    return n != NULL ? tl_code_parse(list, (const char *)n->v.s.ptr, n->v.s.len) : -1;
-}
-
-static int32_t date_of(const tl_mp_doc *doc, uint32_t data, const char *name)
-{
-    const tl_mp_node *n = get(doc, data, name);
-    int32_t day = 0;
-    if (n != NULL && tl_date_parse(&day, (const char *)n->v.s.ptr, n->v.s.len) != 0)
-        day = 0;
-    return day;
+    return sn->at[k] != 0 ? &doc->nodes[sn->at[k]] : NULL;
 }
 
 /* ---- Cross-field rules ------------------------------------------------------------------- */
 
-static int check_amounts(const tl_mp_doc *doc, uint32_t data, tl_error *err)
+static int check_amounts(const tl_mp_doc *doc, const seen *sn, size_t total_k, size_t tech_k, tl_error *err)
 {
-    const tl_mp_node *total = get(doc, data, "total_fen"), *tech = get(doc, data, "tech_fen");
+    const tl_mp_node *total = get(doc, sn, total_k), *tech = get(doc, sn, tech_k);
     if (total != NULL && tech != NULL && tech->v.u > total->v.u)
         return tl_fail(err, TL_EINVAL, "schema.tech_exceeds_total", "data.tech_fen",
                        "技术交易额 %llu fen exceeds 成交额 %llu fen",
@@ -552,42 +558,43 @@ static int check_amounts(const tl_mp_doc *doc, uint32_t data, tl_error *err)
     return 0;
 }
 
-static int check_parties(const tl_mp_doc *doc, uint32_t data, const char *a, const char *b,
+static int check_parties(const tl_event_spec *ev, const tl_mp_doc *doc, const seen *sn, size_t a, size_t b,
                          tl_error *err)
 {
-    const tl_mp_node *na = get(doc, data, a), *nb = get(doc, data, b);
+    const tl_mp_node *na = get(doc, sn, a), *nb = get(doc, sn, b);
     char path[PATH_BYTES];
     if (na != NULL && nb != NULL && same_bytes(na, nb)) {
-        field_path(path, b, -1);
+        field_path(path, ev->fields[b].name, -1);
         return tl_fail(err, TL_EINVAL, "schema.same_party", path, "%s and %s are the same participant",
-                       a, b);
+                       ev->fields[a].name, ev->fields[b].name);
     }
     return 0;
 }
 
-static int check_contract_registered(const tl_mp_doc *doc, uint32_t data, tl_error *err)
+static int check_contract_registered(const tl_event_spec *ev, const tl_mp_doc *doc, const seen *sn,
+                                     tl_error *err)
 {
-    int cls = code_of(doc, data, "class", &tl_codes_class);
-    int sub = code_of(doc, data, "subtype", &tl_codes_subtype);
-    if (cls >= 0 && sub >= 0 && (int)tl_subtype_class((tl_contract_subtype)sub) != cls)
+    /* Every field read here is required, so present. */
+    int cls = sn->num[FR_CLASS], sub = sn->num[FR_SUBTYPE];
+    if ((int)tl_subtype_class((tl_contract_subtype)sub) != cls)
         return tl_fail(err, TL_EINVAL, "schema.subtype", "data.subtype",
                        "%s is a subtype of %s, not of %s", tl_code_name(&tl_codes_subtype, sub),
                        tl_code_name(&tl_codes_class, (int)tl_subtype_class((tl_contract_subtype)sub)),
                        tl_code_name(&tl_codes_class, cls));
-    int rc = check_amounts(doc, data, err);
+    int rc = check_amounts(doc, sn, FR_TOTAL_FEN, FR_TECH_FEN, err);
     if (rc != 0)
         return rc;
     /* Registration (认定登记) certifies a contract already signed. */
-    if (date_of(doc, data, "registered_on") < date_of(doc, data, "signed_on"))
+    if (sn->num[FR_REGISTERED_ON] < sn->num[FR_SIGNED_ON])
         return tl_fail(err, TL_EINVAL, "schema.date_order", "data.registered_on",
                        "registered before it was signed");
-    return check_parties(doc, data, "seller", "buyer", err);
+    return check_parties(ev, doc, sn, FR_SELLER, FR_BUYER, err);
 }
 
-static int check_fund_established(const tl_mp_doc *doc, uint32_t data, tl_error *err)
+static int check_fund_established(const tl_mp_doc *doc, const seen *sn, tl_error *err)
 {
-    int kind = code_of(doc, data, "kind", &tl_codes_fund_kind);
-    const tl_mp_node *parent = get(doc, data, "parent");
+    int kind = sn->num[FF_KIND]; /* required */
+    const tl_mp_node *parent = get(doc, sn, FF_PARENT);
     /* The guidance-share rules (10%-30% of a sub-fund) are measured against the parent, so a
      * sub-fund without one could never be judged. */
     if (kind == TL_FUND_SUB_FUND && parent == NULL)
@@ -596,29 +603,29 @@ static int check_fund_established(const tl_mp_doc *doc, uint32_t data, tl_error 
     if (kind == TL_FUND_GUIDANCE && parent != NULL)
         return tl_fail(err, TL_EINVAL, "schema.parent", "data.parent",
                        "a guidance fund sits at the top and has no parent");
-    const tl_mp_node *id = get(doc, data, "id");
+    const tl_mp_node *id = get(doc, sn, FF_ID);
     if (parent != NULL && id != NULL && same_bytes(parent, id))
         return tl_fail(err, TL_EINVAL, "schema.parent", "data.parent",
                        "a fund cannot be its own parent");
     return 0;
 }
 
-static int check_cross(const tl_event_spec *ev, const tl_mp_doc *doc, uint32_t data, tl_error *err)
+static int check_cross(const tl_event_spec *ev, const tl_mp_doc *doc, const seen *sn, tl_error *err)
 {
     switch (ev->id) {
-    case TL_EV_CONTRACT_REGISTERED: return check_contract_registered(doc, data, err);
-    case TL_EV_CONTRACT_AMENDED: return check_amounts(doc, data, err);
-    case TL_EV_FUND_ESTABLISHED: return check_fund_established(doc, data, err);
+    case TL_EV_CONTRACT_REGISTERED: return check_contract_registered(ev, doc, sn, err);
+    case TL_EV_CONTRACT_AMENDED: return check_amounts(doc, sn, FA_TOTAL_FEN, FA_TECH_FEN, err);
+    case TL_EV_FUND_ESTABLISHED: return check_fund_established(doc, sn, err);
     case TL_EV_LOAN_ISSUED:
-    case TL_EV_LOAN_DEFAULTED: return check_parties(doc, data, "bank", "borrower", err);
+    case TL_EV_LOAN_DEFAULTED: return check_parties(ev, doc, sn, FL_BANK, FL_BORROWER, err);
     default: return 0;
     }
 }
 
 /* ---- Stream ------------------------------------------------------------------------------ */
 
-static int check_stream(const tl_event_spec *ev, const tl_mp_doc *doc, uint32_t data,
-                        const char *stream, size_t stream_len, tl_error *err)
+static int check_stream(const tl_event_spec *ev, const tl_mp_doc *doc, const seen *sn, const char *stream,
+                        size_t stream_len, tl_error *err)
 {
     char buf[SHOW_BYTES + 4];
     size_t plen = strlen(ev->stream);
@@ -636,7 +643,8 @@ static int check_stream(const tl_event_spec *ev, const tl_mp_doc *doc, uint32_t 
     const char *suffix = stream + plen;
     size_t slen = stream_len - plen;
     if (ev->stream_field != NULL) {
-        const tl_mp_node *n = get(doc, data, ev->stream_field);
+        long sk = find_field(ev, (const uint8_t *)ev->stream_field, strlen(ev->stream_field));
+        const tl_mp_node *n = sk >= 0 ? get(doc, sn, (size_t)sk) : NULL;
         if (n == NULL || n->v.s.len != slen || memcmp(n->v.s.ptr, suffix, slen) != 0) {
             char want[SHOW_BYTES + 4];
             return tl_fail(err, TL_EINVAL, "schema.stream", "stream",
@@ -679,6 +687,8 @@ int tl_schema_check(const tl_mp_doc *body, uint32_t data_node, const char *type,
     /* Each present field, in key order. Keys are str (the parser guarantees it) and unique, so
      * the required fields are those whose bit in present was never set. */
     uint64_t present = 0;
+    seen sn;
+    memset(sn.at, 0, ev->field_count * sizeof sn.at[0]);
     uint32_t k = tl_mp_first(data_node);
     for (uint32_t p = 0; p < data->count; p++) {
         const tl_mp_node *key = &body->nodes[k];
@@ -691,7 +701,8 @@ int tl_schema_check(const tl_mp_doc *body, uint32_t data_node, const char *type,
                            "%s has no field of this name", ev->type);
         }
         present |= 1ull << fk;
-        int rc = check_field(body, v, &ev->fields[fk], err);
+        sn.at[fk] = v;
+        int rc = check_field(body, v, &ev->fields[fk], &sn.num[fk], err);
         if (rc != 0)
             return rc;
         k = tl_mp_next(body, v);
@@ -704,10 +715,10 @@ int tl_schema_check(const tl_mp_doc *body, uint32_t data_node, const char *type,
                            "%s requires %s", ev->type, f->name);
         }
     }
-    int rc = check_cross(ev, body, data_node, err);
+    int rc = check_cross(ev, body, &sn, err);
     if (rc != 0)
         return rc;
-    return check_stream(ev, body, data_node, stream, stream_len, err);
+    return check_stream(ev, body, &sn, stream, stream_len, err);
 }
 
 int tl_schema_check_body(const tl_mp_doc *body, tl_error *err)

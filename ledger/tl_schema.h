@@ -103,6 +103,7 @@ typedef enum tl_field_type {
 
 typedef struct tl_field_spec {
     const char *name;
+    size_t name_len; /* strlen(name) */
     uint8_t type;  /* tl_field_type (of each element when TL_FIELD_ARRAY) */
     uint8_t flags; /* TL_FIELD_... */
     const tl_codelist *codes; /* TL_FT_CODE only */
@@ -113,6 +114,7 @@ typedef struct tl_field_spec {
 typedef struct tl_event_spec {
     tl_event_type id;
     const char *type; /* "contract.registered" */
+    size_t type_len;  /* strlen(type) */
     /* The stream: exactly `stream` when stream_field is NULL and stream has no '/' (genesis);
      * otherwise stream is a prefix such as "contract/" followed by the value of the data field
      * stream_field, or, when stream_field is NULL (events on an existing entity), by a valid

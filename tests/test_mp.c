@@ -126,6 +126,76 @@ static void test_utf8_three_bytes(void **state)
             }
 }
 
+/* Strict UTF-8, one character at a time: the reference for the reader's word-wise paths. */
+static bool reference_utf8(const uint8_t *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        uint8_t c = s[i];
+        size_t len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+        if (len == 0 || n - i < len)
+            return false;
+        uint32_t cp = len == 1 ? c : c & (0x7f >> len);
+        for (size_t k = 1; k < len; k++) {
+            if ((s[i + k] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (s[i + k] & 0x3f);
+        }
+        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+/* ASCII text is checked a word at a time, the last word overlapping the one before: a
+ * non-ASCII byte sequence must be judged alike at every position of strings of every length,
+ * including the one just before and after a word boundary. */
+static void test_utf8_any_position(void **state)
+{
+    (void)state;
+    static const struct {
+        uint8_t b[9];
+        size_t n;
+    } seqs[] = {{{0x80}, 1},
+                {{0xc3}, 1},
+                {{0xff}, 1},
+                {{0xc3, 0xa9}, 2},
+                {{0xc0, 0xaf}, 2},
+                {{0xe4, 0xb8, 0x80}, 3},
+                {{0xed, 0xa0, 0x80}, 3},
+                {{0xe4, 0xb8}, 2},
+                {{0xf0, 0x9f, 0x98, 0x80}, 4},
+                {{0x7f}, 1},
+                /* runs of Chinese characters, whole, cut short, or ending in a bad one */
+                {{0xe4, 0xb8, 0x80, 0xe4, 0xb8, 0x80, 0xe4, 0xb8, 0x80}, 9},
+                {{0xe4, 0xb8, 0x80, 0xe4, 0xb8, 0x80, 0xe4, 0xb8}, 8},
+                {{0xe4, 0xb8, 0x80, 0xe4, 0xb8, 0x41}, 6},
+                {{0xe4, 0xb8, 0x80, 0xed, 0xa0, 0x80}, 6},
+                {{0xe4, 0xb8, 0x80, 0xe0, 0x80, 0x80}, 6}};
+    for (size_t len = 1; len <= 40; len++)
+        for (size_t k = 0; k < sizeof seqs / sizeof seqs[0]; k++)
+            for (size_t at = 0; at + seqs[k].n <= len; at++) {
+                uint8_t buf[2 + 40];
+                size_t hdr = len < 32 ? 1 : 2;
+                if (hdr == 1) {
+                    buf[0] = (uint8_t)(0xa0 | len);
+                } else {
+                    buf[0] = 0xd9;
+                    buf[1] = (uint8_t)len;
+                }
+                memset(buf + hdr, 'a', len);
+                memcpy(buf + hdr + at, seqs[k].b, seqs[k].n);
+                bool want = reference_utf8(buf + hdr, len);
+                tl_mp_doc doc;
+                tl_error err;
+                int rc = tl_mp_parse(&doc, buf, hdr + len, "", &err);
+                if (rc == 0)
+                    tl_mp_doc_free(&doc);
+                if ((rc == 0) != want)
+                    fail_msg("sequence %zu at %zu of %zu bytes: %s", k, at, len, want ? "rejected" : "accepted");
+            }
+}
+
 static void test_forbidden_types(void **state)
 {
     (void)state;
@@ -292,7 +362,7 @@ int main(void)
         cmocka_unit_test(test_forbidden_types), cmocka_unit_test(test_maps),
         cmocka_unit_test(test_arrays_and_limits), cmocka_unit_test(test_writer_round_trip),
         cmocka_unit_test(test_random_inputs),   cmocka_unit_test(test_node_array_growth),
-        cmocka_unit_test(test_utf8_three_bytes),
+        cmocka_unit_test(test_utf8_three_bytes), cmocka_unit_test(test_utf8_any_position),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

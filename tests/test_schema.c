@@ -404,6 +404,7 @@ static void test_tables(void **state)
         assert_non_null(s);
         assert_int_equal(s->id, t);
         assert_string_equal(s->type, names[t]);
+        assert_int_equal(s->type_len, strlen(s->type)); /* the lookups compare lengths first */
         assert_ptr_equal(tl_schema_for_type(names[t], strlen(names[t])), s);
         assert_true(s->field_count > 0);
         assert_non_null(s->signer);
@@ -413,6 +414,8 @@ static void test_tables(void **state)
         for (size_t i = 0; i < s->field_count; i++) {
             const tl_field_spec *f = &s->fields[i];
             assert_non_null(f->doc);
+            assert_non_null(f->name); /* a hole in a table written with designated indices */
+            assert_int_equal(f->name_len, strlen(f->name));
             assert_string_not_equal(tl_field_type_name((tl_field_type)f->type), "?");
             assert_true((f->type == TL_FT_CODE) == (f->codes != NULL));
             for (size_t j = 0; j < i; j++)

@@ -425,6 +425,84 @@ static void test_repeated_id_found_anywhere(void **state)
     free(records);
 }
 
+/* A damage to one record of a copy of the bundle: the record's signature, its seq, or a date
+ * in its body (a schema failure, and the signature no longer verifies either). */
+typedef enum damage { BAD_SIG, BAD_SEQ, BAD_DATE } damage;
+
+static void damage_record(uint8_t *records, const size_t *off, uint64_t seq, damage d)
+{
+    uint8_t *rec = records + off[seq];
+    size_t len = off[seq + 1] - off[seq];
+    if (d == BAD_SIG) {
+        rec[len - 1] ^= 0x01; /* the signature is the record's last field */
+    } else if (d == BAD_SEQ) {
+        assert_true(rec[0] == 0x97 && rec[1] == 0x01 && rec[2] == seq); /* [1, seq (fixint), ...] */
+        rec[2] = (uint8_t)(seq + 1);
+    } else {
+        uint8_t *date = memmem(rec, len, "2020-11-01", 10);
+        assert_non_null(date);
+        date[9] = 'x';
+    }
+}
+
+/* Workers check a chunk's records first and their signatures in a loop of their own after
+ * (verify.c); the failure reported is still the first a record-by-record check meets: an
+ * earlier bad signature before a later bad record of the same chunk, and a record's
+ * signature before its schema. */
+static void test_first_failure_within_a_chunk(void **state)
+{
+    (void)state;
+    uint8_t *orig;
+    size_t len;
+    read_file(fx.bundle, "records", &orig, &len);
+    size_t *off = calloc(fx.size + 1, sizeof *off);
+    assert_non_null(off);
+    for (uint64_t seq = 0; seq < fx.size; seq++)
+        off[seq + 1] = off[seq] + tl_mp_object_len(orig + off[seq], len - off[seq]);
+    assert_int_equal(off[fx.size], len);
+    static const struct {
+        damage first, second;
+        const char *rule, *path;
+    } cases[] = {
+        {BAD_SIG, BAD_SEQ, "signature.invalid", "sig"},      {BAD_SEQ, BAD_SIG, "record.seq", "record[1]"},
+        {BAD_DATE, BAD_SIG, "signature.invalid", "sig"},     {BAD_SIG, BAD_DATE, "signature.invalid", "sig"},
+        {BAD_DATE, BAD_SEQ, "signature.invalid", "sig"},
+    };
+    const uint64_t at = 40, later = 70; /* contracts, in the first chunk, seq a fixint */
+    uint8_t *records = malloc(len);
+    assert_non_null(records);
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        memcpy(records, orig, len);
+        damage_record(records, off, at, cases[k].first);
+        damage_record(records, off, later, cases[k].second);
+        char copy[1200], cmd[4096], path[1300];
+        snprintf(copy, sizeof copy, "%s/first-failure-%zu", fx.tmp, k);
+        snprintf(cmd, sizeof cmd, "cp -r '%s' '%s'", fx.bundle, copy);
+        assert_int_equal(system(cmd), 0);
+        snprintf(path, sizeof path, "%s/records", copy);
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(records, 1, len, f), len);
+        assert_int_equal(fclose(f), 0);
+        for (unsigned threads = 1; threads <= 2; threads++) {
+            tl_verify_options opt = {.threads = threads};
+            tl_verify_report r;
+            tl_error err;
+            assert_int_not_equal(tl_verify_path(&r, copy, &opt, &err), 0);
+            assert_true(r.failed);
+            if (r.seq != at || strcmp(err.rule, cases[k].rule) != 0 || strcmp(err.path, cases[k].path) != 0)
+                fail_msg("case %zu: seq %llu, %s at %s (%s); expected seq %llu, %s at %s", k,
+                         (unsigned long long)r.seq, err.rule, err.path, err.msg, (unsigned long long)at,
+                         cases[k].rule, cases[k].path);
+            assert_int_equal(r.records, at); /* every earlier record passed */
+        }
+        tl_test_rmdir(copy);
+    }
+    free(records);
+    free(off);
+    free(orig);
+}
+
 /* verify reads a ledger that a running writer holds. */
 static void test_verify_while_written(void **state)
 {
@@ -517,7 +595,7 @@ int main(void)
         cmocka_unit_test(test_dir_and_bundle_agree), cmocka_unit_test(test_thread_counts_agree),
         cmocka_unit_test(test_progress_is_sane),     cmocka_unit_test(test_bundle_layout),
         cmocka_unit_test(test_uncovered_tail),       cmocka_unit_test(test_repeated_id_found_anywhere),
-        cmocka_unit_test(test_verify_while_written),
+        cmocka_unit_test(test_verify_while_written), cmocka_unit_test(test_first_failure_within_a_chunk),
         cmocka_unit_test(test_commands),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
