@@ -4,8 +4,10 @@
  * takes no more events, a loan defaults once and is compensated only after it defaulted).
  *
  * STATE. The rules keep what they need in the tl_state, under namespaces owned here (the
- * first byte of the key). tl_rules_apply is the only writer; every value is written once when
- * its entity is created and rewritten only by the few events that change it.
+ * first byte of the key), or as the entity state of a stream head (below). tl_rules_apply is
+ * the only writer (of a head's entity state through the head tl_admit then stores); every
+ * value is written once when its entity is created and rewritten only by the few events that
+ * change it.
  *
  *   'K' || public key (32) -> status (1: 1 active, 0 revoked) || roles (1) || participant id
  *        The key registry. A participant's roles are fixed when it is registered (no event
@@ -13,8 +15,11 @@
  *        signer and tells its roles. The genesis admin key is stored with the admin role and
  *        an empty participant id (it belongs to no participant and cannot be revoked).
  *   'P' || participant id  -> roles (1: bit 1 << tl_role) || kind (1: tl_participant_kind)
- *   'C' || reg_no (16)     -> flags (1: bit 0 cancelled) || signed_on (4) || registered_on (4)
- *                             || seller id
+ *   contract (in its stream head, below) -> flags (1: bit 0 cancelled) || signed_on (4)
+ *                             || registered_on (4) || seller id
+ *   'C' || reg_no (16)     -> the same, as ledgers written before contracts moved into their
+ *                             stream heads stored it. Read only for a contract whose head holds
+ *                             no state; never written.
  *   'F' || fund id         -> kind (1: tl_fund_kind) || manager id
  *   'L' || loan id         -> flags (1: bit 0 defaulted) || issued_on (4) || defaulted_on (4)
  *                             || principal_fen (8) || defaulted_fen (8) || compensated_fen (8)
@@ -23,12 +28,22 @@
  *   Achievements, equity deals and programme entries carry no attributes the rules need:
  *   their stream head ('s' || stream, tl_state.h) says whether they exist.
  *
+ * ENTITY STATE IN THE HEAD. A stream head is version (8) || entity state (tl_state.h), and a
+ * contract keeps its state there rather than under a key of its own: every event of a contract
+ * is on its stream, so tl_admit has read the head anyway and rewrites it for every event. A
+ * registration then writes one key fewer (three instead of four per event in the sequencer's
+ * WriteBatch, a skip-list insert into a large memtable each, later flushed and compacted),
+ * and the later events of a contract read nothing more to find it. The other entities are
+ * read by events on other streams (a loan's pool is a fund, a fund's manager a participant)
+ * or are few, and keep their keys.
+ *
  * COST. tl_admit reads the idempotency index and the stream head and hands the head to
- * tl_rules_check_at, so existence of the event's own entity costs nothing here. Reads by the
- * rules per event type (the sequencer judges events one at a time on one thread, so these
- * reads are its inner loop):
+ * tl_rules_check_at, so existence of the event's own entity, and a contract's state, cost
+ * nothing here. Reads by the rules per event type (the sequencer judges events one at a time
+ * on one thread, so these reads are its inner loop):
  *   contract.registered  3 (signer, seller, buyer) + 1 per listed achievement
- *   contract.amended / cancelled, payment.received   2 (signer, contract)
+ *   contract.amended / cancelled, payment.received   1 (signer; 2 for a contract in the
+ *                        older layout: its 'C' key)
  *   achievement.registered 2; equity.recorded 3; fund.established 2-3; fund.* flows 3-4;
  *   loan.issued 4; loan.defaulted 2; loan.compensated 3; participant events 1-3; programme 1.
  *
@@ -97,6 +112,11 @@ typedef struct judge {
     tl_error *err;
     tl_buf val; /* the value of the last state read */
     uint64_t head;
+    /* The entity state the stream head holds (empty for most streams), and in tl_rules_apply
+     * the new head, whose entity state the rules rewrite when the event changes it. */
+    const uint8_t *entity;
+    size_t entity_len;
+    tl_buf *new_head;
     /* The signer, from the key registry. */
     unsigned roles;
     char who[TL_ID_BYTES_MAX + 1]; /* participant id; "" for the genesis admin key */
@@ -304,21 +324,31 @@ typedef struct contract_rec {
     size_t seller_len;
 } contract_rec;
 
+/* The contract of the event's stream: from its head, or from its 'C' key when the head holds
+ * no state (a contract of the older layout, see above). */
 static int read_contract(judge *j, contract_rec *out)
 {
-    bool found;
-    const char *reg_no = entity_id(j);
-    int rc = get(j, 'C', reg_no, strlen(reg_no), &found);
-    if (rc != 0)
-        return rc;
-    /* The stream exists (tl_admit saw its head), so its record must too. */
-    if (!found || j->val.len <= C_FIXED_BYTES || j->val.len > C_FIXED_BYTES + TL_ID_BYTES_MAX)
+    const uint8_t *v = j->entity;
+    size_t n = j->entity_len;
+    if (n == 0) {
+        bool found;
+        const char *reg_no = entity_id(j);
+        int rc = get(j, 'C', reg_no, strlen(reg_no), &found);
+        if (rc != 0)
+            return rc;
+        /* The stream exists (tl_admit saw its head), so its record must too. */
+        if (!found)
+            return fail_corrupt(j, "contract");
+        v = j->val.data;
+        n = j->val.len;
+    }
+    if (n <= C_FIXED_BYTES || n > C_FIXED_BYTES + TL_ID_BYTES_MAX)
         return fail_corrupt(j, "contract");
-    out->flags = j->val.data[0];
-    out->signed_on = be32_get(j->val.data + 1);
-    out->registered_on = be32_get(j->val.data + 5);
-    out->seller_len = j->val.len - C_FIXED_BYTES;
-    memcpy(out->seller, j->val.data + C_FIXED_BYTES, out->seller_len);
+    out->flags = v[0];
+    out->signed_on = be32_get(v + 1);
+    out->registered_on = be32_get(v + 5);
+    out->seller_len = n - C_FIXED_BYTES;
+    memcpy(out->seller, v + C_FIXED_BYTES, out->seller_len);
     out->seller[out->seller_len] = '\0';
     return 0;
 }
@@ -807,15 +837,20 @@ static int judge_init(judge *j, tl_state *st, const tl_event *ev, tl_error *err)
     return 0;
 }
 
-int tl_rules_check_at(tl_state *st, const tl_event *ev, uint64_t seq, uint64_t head, tl_error *err)
+int tl_rules_check_at(tl_state *st, const tl_event *ev, uint64_t seq, const uint8_t *head, size_t head_len,
+                      tl_error *err)
 {
     (void)seq;
-    if (st == NULL || ev == NULL)
+    if (st == NULL || ev == NULL || (head_len != 0 && head_len < 8))
         return tl_fail(err, TL_EINVAL, "rules.internal", "", "bad arguments");
     judge j;
     int rc = judge_init(&j, st, ev, err);
     if (rc == 0) {
-        j.head = head;
+        if (head_len != 0) {
+            j.head = tl_be64_get(head);
+            j.entity = head + 8;
+            j.entity_len = head_len - 8;
+        }
         rc = judge_event(&j);
     }
     tl_buf_free(&j.val);
@@ -832,11 +867,14 @@ int tl_rules_check(tl_state *st, const tl_event *ev, uint64_t seq, tl_error *err
     tl_buf v;
     tl_buf_init(&v);
     int rc = tl_state_get(st, key, 1 + ev->stream_len, &v);
-    uint64_t head = rc == 0 && v.len == 8 ? tl_be64_get(v.data) : 0;
+    if (rc == 0 && v.len < 8)
+        rc = tl_fail(err, TL_ECORRUPT, "state.corrupt", "", "the stored stream head is malformed");
+    else if (rc != 0 && rc != TL_ENOTFOUND)
+        rc = tl_fail(err, rc, "state.read", "", "cannot read the stream head");
+    else
+        rc = tl_rules_check_at(st, ev, seq, v.data, rc == 0 ? v.len : 0, err);
     tl_buf_free(&v);
-    if (rc != 0 && rc != TL_ENOTFOUND)
-        return tl_fail(err, rc, "state.read", "", "cannot read the stream head");
-    return tl_rules_check_at(st, ev, seq, head, err);
+    return rc;
 }
 
 /* ---- Effects ------------------------------------------------------------------------------ */
@@ -852,6 +890,17 @@ static int put(judge *j, uint8_t ns, const void *id, size_t len, const void *val
     int rc = tl_state_put(j->st, key, 1 + len, val, vlen);
     if (rc != 0)
         return tl_fail(j->err, rc, "state.write", "", "cannot update the ledger state");
+    return 0;
+}
+
+/* Makes val the entity state of the event's new stream head. val must not point into it. */
+static int set_entity(judge *j, const void *val, size_t vlen)
+{
+    j->new_head->len = 8;
+    j->entity = NULL;
+    j->entity_len = 0;
+    if (tl_buf_append(j->new_head, val, vlen) != 0)
+        return tl_fail(j->err, TL_ENOMEM, "state.write", "", "cannot update the ledger state");
     return 0;
 }
 
@@ -918,18 +967,23 @@ static int apply_contract_registered(judge *j)
     be32_put(val + 1, date_field(j->ev, "signed_on"));
     be32_put(val + 5, date_field(j->ev, "registered_on"));
     memcpy(val + C_FIXED_BYTES, seller->v.s.ptr, seller->v.s.len);
-    return put(j, 'C', reg_no->v.s.ptr, reg_no->v.s.len, val, C_FIXED_BYTES + seller->v.s.len);
+    return set_entity(j, val, C_FIXED_BYTES + seller->v.s.len);
 }
 
+/* Rewritten into the head even for a contract of the older layout, whose 'C' key is then
+ * never read again. */
 static int apply_contract_cancelled(judge *j)
 {
     contract_rec c;
     int rc = read_contract(j, &c);
     if (rc != 0)
         return rc;
-    j->val.data[0] = (uint8_t)(c.flags | C_CANCELLED);
-    const char *reg_no = entity_id(j);
-    return put(j, 'C', reg_no, strlen(reg_no), j->val.data, j->val.len);
+    uint8_t val[C_FIXED_BYTES + TL_ID_BYTES_MAX];
+    val[0] = (uint8_t)(c.flags | C_CANCELLED);
+    be32_put(val + 1, c.signed_on);
+    be32_put(val + 5, c.registered_on);
+    memcpy(val + C_FIXED_BYTES, c.seller, c.seller_len);
+    return set_entity(j, val, C_FIXED_BYTES + c.seller_len);
 }
 
 static int apply_fund(judge *j)
@@ -1009,15 +1063,20 @@ static int apply_event(judge *j)
     }
 }
 
-int tl_rules_apply(tl_state *st, const tl_event *ev, uint64_t seq, tl_error *err)
+int tl_rules_apply(tl_state *st, const tl_event *ev, uint64_t seq, tl_buf *head, tl_error *err)
 {
     (void)seq;
-    if (st == NULL || ev == NULL)
+    if (st == NULL || ev == NULL || head == NULL || head->len < 8)
         return tl_fail(err, TL_EINVAL, "rules.internal", "", "bad arguments");
     judge j;
     int rc = judge_init(&j, st, ev, err);
-    if (rc == 0)
+    if (rc == 0) {
+        j.head = tl_be64_get(head->data);
+        j.entity = head->data + 8;
+        j.entity_len = head->len - 8;
+        j.new_head = head;
         rc = apply_event(&j);
+    }
     tl_buf_free(&j.val);
     return rc;
 }

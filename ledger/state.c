@@ -1,15 +1,16 @@
 /*
  * The byte-string hash map and the in-memory state; see tl_state.h.
  *
- * A compact dict: a dense array of 56-byte entries in insertion order, and an open-addressing
+ * A compact dict: a dense array of 72-byte entries in insertion order, and an open-addressing
  * index (linear probing, power of two, grown at 70% load) of 8-byte slots, each the hash tag
  * and the entry's position. An entry holds its key and value inline when together they fit
- * in ENTRY_INLINE_BYTES; the keys the ledger uses ('i' || id -> seq, 's' || stream ->
- * version, 'C' || reg_no -> a contract's flags, dates and seller, about 41 bytes) do, so an
- * insert allocates nothing (the old layout spent a malloc and a free per entry). Larger
- * entries live in one heap block [key][value] the entry points to. Probing compares tags in
- * the index without touching entries, and the index stays 8 bytes a slot, so a large replay
- * state costs about 70 bytes an entry. There is no delete: the overlay is
+ * in ENTRY_INLINE_BYTES; the keys the ledger uses most ('i' || id -> seq, 25 bytes; a
+ * contract's head 's' || "contract/" || reg_no -> version || flags, dates and seller, about
+ * 60 bytes, or in the sequencer's cache varint(version) || seq || the same) do, so an insert
+ * allocates nothing (the old layout spent a malloc and a free per entry). Larger entries live
+ * in one heap block [key][value] the entry points to. Probing compares tags in the index
+ * without touching entries, and the index stays 8 bytes a slot, so a large replay state costs
+ * about 85 bytes an entry. There is no delete: the overlay is
  * cleared wholesale after each batch, and replay state only grows.
  *
  * The hash is SipHash-1-3 under a per-map random key: keyed, so hostile keys cannot be
@@ -38,7 +39,7 @@ uint64_t tl_be64_get(const uint8_t in[8])
     return v;
 }
 
-#define ENTRY_INLINE_BYTES 48u
+#define ENTRY_INLINE_BYTES 64u
 #define MAP_INITIAL_SLOTS 64u
 #define MAP_ENTRIES_MAX UINT32_MAX /* positions are 32-bit in the index */
 

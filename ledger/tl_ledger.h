@@ -50,6 +50,7 @@ typedef struct tl_ledger_options {
     uint32_t checkpoint_every_records; /* 0 = TL_CHECKPOINT_EVERY_RECORDS */
     uint32_t checkpoint_every_ms;      /* 0 = TL_CHECKPOINT_EVERY_MS */
     size_t block_cache_bytes;          /* 0 = a default sized for RSS <= 256 MiB */
+    size_t merkle_cache_bytes;         /* upper Merkle levels kept for proofs; 0 = 16 MiB */
 } tl_ledger_options;
 
 /* Creates DIR (which must not hold a ledger), the ledger's own checkpoint key inside it, and
@@ -96,8 +97,10 @@ typedef void (*tl_append_cb)(void *ctx, const tl_append_result *res);
 
 /* Queues a prepared event (tl_event_prepare has passed). Returns 0 when queued: the ledger
  * then owns the event (the caller's struct is emptied) and will call cb exactly once.
- * Otherwise TL_ESTATE (closing, read-only), TL_ETOOBIG (queue full: retry later) or
- * TL_ENOMEM, cb is never called and the event stays with the caller (to retry or free). */
+ * An event whose body is borrowed (tl_event_prepare_borrow) is never read after its cb
+ * returns, so the submitter may release the body's bytes in cb. Otherwise TL_ESTATE
+ * (closing, read-only), TL_ETOOBIG (queue full: retry later) or TL_ENOMEM, cb is never
+ * called and the event stays with the caller (to retry or free). */
 int tl_ledger_submit(tl_ledger *l, tl_event *ev, tl_append_cb cb, void *ctx, tl_error *err)
     __attribute__((warn_unused_result));
 

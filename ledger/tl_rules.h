@@ -23,14 +23,17 @@
 int tl_rules_check(tl_state *st, const tl_event *ev, uint64_t seq, tl_error *err)
     __attribute__((warn_unused_result));
 
-/* tl_rules_check when the caller has already read the stream's current version (head, 0 when
- * the stream does not exist): tl_admit reads it for `expect` and passes it on, which saves the
- * sequencer one state read per event. tl_rules_check reads the head itself and calls this. */
-int tl_rules_check_at(tl_state *st, const tl_event *ev, uint64_t seq, uint64_t head, tl_error *err)
-    __attribute__((warn_unused_result));
+/* tl_rules_check when the caller has already read the stream's head (its value in the state,
+ * version (8) || entity state, tl_state.h; head_len 0 when the stream does not exist): tl_admit
+ * reads it for `expect` and passes it on, which saves the sequencer one state read per event.
+ * tl_rules_check reads the head itself and calls this. */
+int tl_rules_check_at(tl_state *st, const tl_event *ev, uint64_t seq, const uint8_t *head, size_t head_len,
+                      tl_error *err) __attribute__((warn_unused_result));
 
-/* Records the effects of an accepted event in the state. */
-int tl_rules_apply(tl_state *st, const tl_event *ev, uint64_t seq, tl_error *err)
+/* Records the effects of an accepted event in the state, except its stream head: head holds
+ * the new head (the event's version || the entity state before the event) and the rules
+ * replace its entity state when the event changes it; the caller then stores it. */
+int tl_rules_apply(tl_state *st, const tl_event *ev, uint64_t seq, tl_buf *head, tl_error *err)
     __attribute__((warn_unused_result));
 
 /* The generic sequencing rules plus the domain rules, for one event at position seq:

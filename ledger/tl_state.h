@@ -9,7 +9,11 @@
  *
  * Key namespaces (first byte):
  *   'i' || event id (16)   -> seq (8, big-endian)      idempotency index
- *   's' || stream          -> version (8, big-endian)  stream heads
+ *   's' || stream          -> version (8, big-endian) || entity state   stream heads
+ *        The entity state is owned by the domain rules (empty for most streams; a contract's
+ *        flags, dates and seller, rules.c): tl_admit reads the head of every event's stream
+ *        anyway, so state kept there costs the sequencer no key of its own. tl_admit carries
+ *        it over to each new version and lets tl_rules_apply replace it.
  *   other letters          -> owned by the domain rules (rules.c documents them)
  */
 #ifndef TL_STATE_H

@@ -174,7 +174,8 @@ static void amend(tl_test_ledger *t, uint64_t expect, uint64_t *seqs)
 
 /* Checks that the stream index holds every version but the head's (version), then rewrites
  * the head the way ledgers before the seq-in-head layout stored it: the version alone (8
- * bytes), with every version, the latest included, in `streams`. */
+ * bytes), with every version, the latest included, in `streams`, and the contract's state
+ * (stored after the seq in the head since) under 'C' || reg_no. */
 static void downgrade_head(const char *dir, uint64_t version, uint64_t seq)
 {
     char path[4096];
@@ -205,8 +206,20 @@ static void downgrade_head(const char *dir, uint64_t version, uint64_t seq)
     }
     assert_int_equal(indexed, version - 1);
     rocksdb_iter_destroy(it);
-    rocksdb_readoptions_destroy(ro);
+    size_t stored_len;
+    char *stored = rocksdb_get_cf(db, ro, cf[4], (const char *)head, 1 + strlen(STREAM_C), &stored_len, &dberr);
+    assert_null(dberr);
+    assert_non_null(stored);
+    assert_true(stored_len > 16); /* version || seq || the contract */
+    assert_int_equal(tl_be64_get((const uint8_t *)stored), version);
+    assert_int_equal(tl_be64_get((const uint8_t *)stored + 8), seq);
+    char ckey[64];
+    int clen = snprintf(ckey, sizeof ckey, "C%s", strchr(STREAM_C, '/') + 1);
     rocksdb_writeoptions_t *wo = rocksdb_writeoptions_create();
+    rocksdb_put_cf(db, wo, cf[4], ckey, (size_t)clen, stored + 16, stored_len - 16, &dberr);
+    assert_null(dberr);
+    rocksdb_free(stored);
+    rocksdb_readoptions_destroy(ro);
     rocksdb_put_cf(db, wo, cf[4], (const char *)head, 1 + strlen(STREAM_C), (const char *)v8, 8, &dberr);
     assert_null(dberr);
     rocksdb_put_cf(db, wo, cf[2], (const char *)ikey, strlen(STREAM_C) + 9, (const char *)s8, 8, &dberr);
@@ -301,6 +314,24 @@ static void test_stream_scan_versions(void **state)
     amend(&t, 7, seqs);
     expect_scan(t.l, 0, 0, 8, seqs);
     expect_scan(t.l, 5, 0, 3, seqs);
+    /* the contract itself still comes from 'C': a payment before it was signed is refused;
+     * a cancellation moves it into the head, where a reopened ledger finds it */
+    snprintf(json, sizeof json,
+             "{\"type\":\"payment.received\",\"stream\":\"" STREAM_C "\",\"data\":{\"amount_fen\":5,"
+             "\"received_on\":\"2001-01-01\"}}");
+    assert_int_equal(tl_test_append(t.l, &t.registry, json, &res), TL_ECONFLICT);
+    assert_string_equal(res.err.rule, "date.order");
+    snprintf(json, sizeof json,
+             "{\"type\":\"contract.cancelled\",\"stream\":\"" STREAM_C "\",\"data\":{\"cancelled_on\":"
+             "\"2019-07-01\",\"reason\":\"withdrawn\"}}");
+    assert_int_equal(tl_test_append(t.l, &t.registry, json, &res), 0);
+    assert_int_equal(res.version, 9);
+    tl_test_ledger_reopen(&t);
+    snprintf(json, sizeof json,
+             "{\"type\":\"payment.received\",\"stream\":\"" STREAM_C "\",\"data\":{\"amount_fen\":5,"
+             "\"received_on\":\"2019-08-01\"}}");
+    assert_int_equal(tl_test_append(t.l, &t.registry, json, &res), TL_ESTATE);
+    assert_string_equal(res.err.rule, "contract.cancelled");
     tl_test_ledger_destroy(&t);
 }
 

@@ -992,7 +992,7 @@ static void test_ledger_node_store(void **state)
     assert_int_equal(tl_ledger_root(r, 300, root, &err), 0);
     assert_memory_equal(root, want, TL_HASH_BYTES);
     tl_ledger_close(r);
-    /* and ones of levels read from RocksDB by each proof that needs them */
+    /* and lost nodes of lower levels */
     delete_node(t.dir, 4, 2);
     delete_node(t.dir, 2, 5);
     assert_int_equal(tl_ledger_open(&r, t.dir, &ro, &err), 0);
@@ -1044,6 +1044,48 @@ static void test_ledger_old_layout(void **state)
     tl_test_ledger_destroy(&t);
 }
 
+/* A proof cache too small for every stored level: the cached levels start higher, and rise
+ * as the log grows, while proofs and roots stay right. */
+static void test_ledger_upper_budget(void **state)
+{
+    (void)state;
+    tl_test_ledger t;
+    tl_test_ledger_create(&t, "merkle-budget");
+    tl_ledger_close(t.l);
+    tl_error err;
+    /* room for 10 hashes: the levels >= 6 of 300 leaves (7 nodes), >= 7 of 530 (7 nodes) */
+    tl_ledger_options o = {.merkle_cache_bytes = 10 * TL_HASH_BYTES};
+    assert_int_equal(tl_ledger_open(&t.l, t.dir, &o, &err), 0);
+    leaf_hash *leaves = grow_ledger(&t, 300, NULL);
+    check_ledger_proofs(t.l, (const uint8_t(*)[TL_HASH_BYTES])leaves, 300);
+    leaves = grow_ledger(&t, 530, leaves);
+    check_ledger_proofs(t.l, (const uint8_t(*)[TL_HASH_BYTES])leaves, 530);
+    tl_ledger_close(t.l);
+    t.l = NULL;
+    /* A lost node (6, 1). The proof of leaf 10 needs it; that of leaf 200 needs (6, 2) only.
+     * A reader keeping level 6 in memory fills it from its start, through the gap, and fails
+     * both; one whose budget leaves level 6 in RocksDB reads (6, 2) alone. */
+    delete_node(t.dir, 6, 1);
+    tl_ledger *r;
+    tl_merkle_proof proof;
+    tl_ledger_options ro = {.mode = TL_OPEN_READ_ONLY};
+    assert_int_equal(tl_ledger_open(&r, t.dir, &ro, &err), 0);
+    assert_int_equal(tl_ledger_inclusion_proof(r, 200, 530, &proof, &err), TL_ECORRUPT);
+    assert_string_equal(err.rule, "storage.merkle_node");
+    tl_ledger_close(r);
+    ro.merkle_cache_bytes = 10 * TL_HASH_BYTES;
+    assert_int_equal(tl_ledger_open(&r, t.dir, &ro, &err), 0);
+    assert_int_equal(tl_ledger_inclusion_proof(r, 10, 530, &proof, &err), TL_ECORRUPT);
+    assert_string_equal(err.rule, "storage.merkle_node");
+    assert_int_equal(tl_ledger_inclusion_proof(r, 200, 530, &proof, &err), 0);
+    uint8_t root[TL_HASH_BYTES];
+    ref_mth(root, (const uint8_t(*)[TL_HASH_BYTES])leaves, 530);
+    assert_int_equal(tl_merkle_verify_inclusion(leaves[200], 200, 530, &proof, root, &err), 0);
+    tl_ledger_close(r);
+    free(leaves);
+    tl_test_ledger_destroy(&t);
+}
+
 int main(void)
 {
     assert_int_equal(tl_crypto_init(), 0);
@@ -1054,6 +1096,7 @@ int main(void)
         cmocka_unit_test(test_consistency_probes), cmocka_unit_test(test_random_against_reference),
         cmocka_unit_test(test_bad_arguments),      cmocka_unit_test(test_huge_trees),
         cmocka_unit_test(test_ledger_node_store),  cmocka_unit_test(test_ledger_old_layout),
+        cmocka_unit_test(test_ledger_upper_budget),
     };
     return cmocka_run_group_tests(tests, load_vectors, free_vectors);
 }

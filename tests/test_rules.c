@@ -328,6 +328,9 @@ static int admit_json(tl_state *st, uint64_t seq, uint8_t signer, const char *js
     return rc;
 }
 
+/* A state key given as a string literal: its bytes and length. */
+#define STATE_KEY(lit) (const uint8_t *)(lit), sizeof(lit) - 1
+
 static void test_replay_in_memory_and_read_cost(void **state)
 {
     (void)state;
@@ -359,12 +362,19 @@ static void test_replay_in_memory_and_read_cost(void **state)
     assert_int_equal(admit_json(&cs.base, n, REGISTRY, ev, &adm, &err), 0);
     assert_int_equal(cs.gets - before, 5);
     assert_int_equal(adm.version, 1);
-    /* A payment: idempotency, stream head, signer, contract. */
+    /* The contract's state is in its stream head, not under a key of its own. */
+    size_t vlen;
+    const uint8_t *head = tl_map_get(cs.mem.map, STATE_KEY("scontract/2020110108000001"), &vlen);
+    assert_non_null(head);
+    assert_true(vlen > 8);
+    assert_int_equal(tl_be64_get(head), 1);
+    assert_null(tl_map_get(cs.mem.map, STATE_KEY("C2020110108000001"), &vlen));
+    /* A payment: idempotency, stream head (which holds the contract), signer. */
     event_json(ev, "payment.received", "contract/2020110108000001",
                "{\"amount_fen\":100,\"received_on\":\"2020-03-01\"}");
     before = cs.gets;
     assert_int_equal(admit_json(&cs.base, n + 1, REGISTRY, ev, &adm, &err), 0);
-    assert_int_equal(cs.gets - before, 4);
+    assert_int_equal(cs.gets - before, 3);
 
     /* Record 0 must be the genesis, and signed by the key it names. */
     tl_mem_state fresh;
@@ -386,6 +396,79 @@ static void test_replay_in_memory_and_read_cost(void **state)
 }
 
 /* ---- Generic sequencing ------------------------------------------------------------------- */
+
+/* A contract of a ledger written before contracts moved into their stream heads: a head of
+ * the version alone and the contract under 'C' || reg_no. Its events read the 'C' key; a
+ * cancellation moves the contract into the head, and from then on the head decides. */
+static void test_contract_older_layout(void **state)
+{
+    (void)state;
+    assert_int_equal(tl_crypto_init(), 0);
+    counting_state cs = {.base = {.get = counting_get, .put = counting_put}};
+    assert_int_equal(tl_mem_state_init(&cs.mem), 0);
+    size_t n;
+    const tl_schema_example *ex = tl_schema_examples(&n);
+    char json[JSON_BYTES], ev[JSON_BYTES];
+    tl_admission adm;
+    tl_error err;
+    for (size_t i = 0; i < n; i++) {
+        event_json(json, ex[i].type, ex[i].stream, ex[i].data);
+        assert_int_equal(admit_json(&cs.base, i, ex[i].seed, json, &adm, &err), 0);
+    }
+    contract_json(json, "2020110108000002", "tsinghua", "acme", "");
+    event_json(ev, "contract.registered", "contract/2020110108000002", json);
+    assert_int_equal(admit_json(&cs.base, n, REGISTRY, ev, &adm, &err), 0);
+
+    /* Rewrite it the older way. */
+    size_t vlen;
+    const uint8_t *head = tl_map_get(cs.mem.map, STATE_KEY("scontract/2020110108000002"), &vlen);
+    assert_non_null(head);
+    uint8_t contract[64];
+    assert_true(vlen > 8 && vlen - 8 <= sizeof contract);
+    size_t clen = vlen - 8;
+    memcpy(contract, head + 8, clen);
+    uint8_t v8[8];
+    tl_be64_put(v8, 1);
+    assert_int_equal(tl_state_put(&cs.mem.base, STATE_KEY("scontract/2020110108000002"), v8, 8), 0);
+    assert_int_equal(tl_state_put(&cs.mem.base, STATE_KEY("C2020110108000002"), contract, clen), 0);
+
+    /* A payment reads the 'C' key (one read more) and leaves the layout as it is. */
+    event_json(ev, "payment.received", "contract/2020110108000002",
+               "{\"amount_fen\":100,\"received_on\":\"2020-03-01\"}");
+    unsigned before = cs.gets;
+    assert_int_equal(admit_json(&cs.base, n + 1, REGISTRY, ev, &adm, &err), 0);
+    assert_int_equal(cs.gets - before, 4);
+    assert_int_equal(adm.version, 2);
+    head = tl_map_get(cs.mem.map, STATE_KEY("scontract/2020110108000002"), &vlen);
+    assert_int_equal(vlen, 8);
+    assert_int_equal(tl_be64_get(head), 2);
+
+    /* A payment before the contract was signed is refused with the dates from 'C'. */
+    event_json(ev, "payment.received", "contract/2020110108000002",
+               "{\"amount_fen\":100,\"received_on\":\"2000-01-01\"}");
+    assert_int_equal(admit_json(&cs.base, n + 2, REGISTRY, ev, &adm, &err), TL_ECONFLICT);
+    assert_string_equal(err.rule, "date.order");
+
+    /* The cancellation moves the contract into the head, flagged; 'C' is never written. */
+    event_json(ev, "contract.cancelled", "contract/2020110108000002",
+               "{\"cancelled_on\":\"2020-04-01\",\"reason\":\"withdrawn\"}");
+    assert_int_equal(admit_json(&cs.base, n + 2, REGISTRY, ev, &adm, &err), 0);
+    head = tl_map_get(cs.mem.map, STATE_KEY("scontract/2020110108000002"), &vlen);
+    assert_int_equal(vlen, 8 + clen);
+    assert_int_equal(tl_be64_get(head), 3);
+    assert_int_equal(head[8], contract[0] | 1);
+    assert_memory_equal(head + 9, contract + 1, clen - 1);
+    const uint8_t *c = tl_map_get(cs.mem.map, STATE_KEY("C2020110108000002"), &vlen);
+    assert_int_equal(vlen, clen);
+    assert_memory_equal(c, contract, clen);
+    event_json(ev, "payment.received", "contract/2020110108000002",
+               "{\"amount_fen\":100,\"received_on\":\"2020-05-01\"}");
+    before = cs.gets;
+    assert_int_equal(admit_json(&cs.base, n + 3, REGISTRY, ev, &adm, &err), TL_ESTATE);
+    assert_string_equal(err.rule, "contract.cancelled");
+    assert_int_equal(cs.gets - before, 3);
+    tl_mem_state_free(&cs.mem);
+}
 
 static void test_generic(void **state)
 {
@@ -1151,6 +1234,7 @@ int main(void)
         cmocka_unit_test(test_references),
         cmocka_unit_test(test_duplicate_registrations),
         cmocka_unit_test(test_contract_state),
+        cmocka_unit_test(test_contract_older_layout),
         cmocka_unit_test(test_loan_state),
         cmocka_unit_test(test_guidance_rules_not_enforced),
         cmocka_unit_test(test_events_doc_current),
