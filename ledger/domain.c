@@ -275,13 +275,20 @@ int tl_code_parse(const tl_codelist *list, const char *s, size_t len)
 {
     if (list == NULL || s == NULL)
         return -1;
-    /* Names are not empty, and most differ from s in the first byte, which is compared
-     * before strlen because this runs for every code field of every event. */
+    /* Names are not empty, and most differ from s in the first byte. This runs for every code
+     * field of every event (and of every record a rebuild folds), so a name is compared byte
+     * by byte up to its terminator instead of measured with strlen first. s may hold a NUL:
+     * the walk stops at the name's, so name[len] is read only when name has len bytes. */
     if (len == 0)
         return -1;
     for (size_t i = 0; i < list->count; i++) {
         const char *name = list->codes[i].name;
-        if (name[0] == s[0] && strlen(name) == len && memcmp(name, s, len) == 0)
+        if (name[0] != s[0])
+            continue;
+        size_t k = 1;
+        while (k < len && name[k] != '\0' && name[k] == s[k])
+            k++;
+        if (k == len && name[len] == '\0')
             return (int)i;
     }
     return -1;

@@ -312,6 +312,14 @@ static void check_list(const tl_codelist *list, size_t count, const char *first,
         assert_int_equal(tl_code_parse(list, name, strlen(name)), (int)i);
         /* A prefix or an extension of a name is not that name. */
         assert_int_not_equal(tl_code_parse(list, name, strlen(name) - 1), (int)i);
+        char longer[64];
+        size_t n = strlen(name);
+        assert_true(n + 1 < sizeof longer);
+        memcpy(longer, name, n);
+        longer[n] = 'x';
+        assert_int_not_equal(tl_code_parse(list, longer, n + 1), (int)i);
+        longer[n] = '\0'; /* a string may hold a NUL: the name followed by one is not the name */
+        assert_int_not_equal(tl_code_parse(list, longer, n + 1), (int)i);
         for (size_t j = 0; j < i; j++)
             assert_string_not_equal(tl_code_name(list, (int)j), name);
     }

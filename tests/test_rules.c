@@ -99,7 +99,8 @@ static const char *hex_of(char out[65], uint8_t b)
 
 static void event_json(char *out, const char *type, const char *stream, const char *data)
 {
-    snprintf(out, JSON_BYTES, "{\"type\":\"%s\",\"stream\":\"%s\",\"data\":%s}", type, stream, data);
+    int n = snprintf(out, JSON_BYTES, "{\"type\":\"%s\",\"stream\":\"%s\",\"data\":%s}", type, stream, data);
+    assert_true(n > 0 && n < JSON_BYTES);
 }
 
 typedef struct world {

@@ -117,7 +117,8 @@ static int count_checkpoint(void *ctx, uint64_t size, const uint8_t *note, size_
 static void read_file(const char *dir, const char *name, uint8_t **out, size_t *len)
 {
     char path[1024];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int n = snprintf(path, sizeof path, "%s/%s", dir, name);
+    assert_true(n > 0 && (size_t)n < sizeof path);
     tl_error err;
     if (tl_file_read(path, 64u << 20, out, len, &err) != 0)
         fail_msg("cannot read %s: %s", path, err.msg);
