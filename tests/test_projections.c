@@ -2221,6 +2221,63 @@ static void test_decode_records(void **state)
     free(ev);
 }
 
+/* The contract fields' codes (class, field, confidentiality) decode as tl_code_parse parses
+ * them: every name, and near misses of each (cut, extended, one byte changed, another list's
+ * names) and random strings over the names' letters, which the reader's index must refuse. */
+static void test_decode_codes(void **state)
+{
+    (void)state;
+    pj_event *ev = calloc(1, sizeof *ev);
+    assert_non_null(ev);
+    tl_buf r;
+    tl_buf_init(&r);
+    tl_error err;
+    const tl_codelist *lists[] = {&tl_codes_class, &tl_codes_field, &tl_codes_confidentiality,
+                                  &tl_codes_subtype, &tl_codes_participant_kind};
+    char tries[2048][40];
+    size_t nt = 0;
+    for (size_t l = 0; l < sizeof lists / sizeof lists[0]; l++) {
+        for (size_t i = 0; i < lists[l]->count; i++) {
+            const char *name = lists[l]->codes[i].name;
+            size_t n = strlen(name);
+            snprintf(tries[nt++], sizeof tries[0], "%s", name);
+            snprintf(tries[nt++], sizeof tries[0], "%.*s", (int)(n - 1), name);
+            snprintf(tries[nt++], sizeof tries[0], "%sx", name);
+            snprintf(tries[nt++], sizeof tries[0], "x%s", name);
+            for (size_t k = 0; k < n; k++) {
+                snprintf(tries[nt], sizeof tries[0], "%s", name);
+                tries[nt++][k] ^= 0x20;
+            }
+        }
+    }
+    uint64_t rng = 2463534242ull;
+    static const char letters[] = "acdegilnoprstuvy_";
+    while (nt < sizeof tries / sizeof tries[0]) {
+        rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+        size_t n = 1 + rng % 24;
+        for (size_t k = 0; k < n; k++)
+            tries[nt][k] = letters[(rng >> (8 + k % 48)) % (sizeof letters - 1)];
+        tries[nt++][n] = '\0';
+    }
+    for (size_t t = 0; t < nt; t++) {
+        const char *s = tries[t];
+        make_record(&r, 40 + t, "contract.registered", "contract/2016000000000042", "class", S(s),
+                    "confidentiality", S(s), "field", S(s), "reg_no", S("2016000000000042"), (const char *)NULL);
+        assert_int_equal(pj_decode(ev, r.data, r.len, &err), 0);
+        assert_int_equal(ev->con.cls, tl_code_parse(&tl_codes_class, s, strlen(s)));
+        assert_int_equal(ev->con.field, tl_code_parse(&tl_codes_field, s, strlen(s)));
+        assert_int_equal(ev->con.conf, tl_code_parse(&tl_codes_confidentiality, s, strlen(s)));
+    }
+    /* not a str: no code */
+    make_record(&r, 9000, "contract.registered", "contract/2016000000000042", "class", U(1), "field", S(""),
+                (const char *)NULL);
+    assert_int_equal(pj_decode(ev, r.data, r.len, &err), 0);
+    assert_int_equal(ev->con.cls, -1);
+    assert_int_equal(ev->con.field, -1);
+    tl_buf_free(&r);
+    free(ev);
+}
+
 /* The packed key of a reg_no: exactly 16 ASCII digits, against a plain digit loop. */
 static void test_reg_no_key(void **state)
 {
@@ -2270,6 +2327,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_report_command),
         cmocka_unit_test(test_project_process),
         cmocka_unit_test(test_decode_records),
+        cmocka_unit_test(test_decode_codes),
         cmocka_unit_test(test_reg_no_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
