@@ -10,40 +10,23 @@
 #include "tl_event.h"
 
 /* Runs a shell command in dir; returns its exit status and its combined output in out. */
-static int run(const char *dir, char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int run(const char *dir, char *out, size_t cap, const char *fmt, ...)
-{
-    char cmd[4096], full[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    snprintf(full, sizeof full, "cd '%s' && %s 2>&1", dir, cmd);
-    FILE *p = popen(full, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static void test_keygen_init_sign(void **state)
 {
     (void)state;
     char *dir = tl_test_tmpdir("cli");
     char out[8192];
     const char *bin = TL_TECHLEDGER_BIN;
-    assert_int_equal(run(dir, out, sizeof out, "%s keygen admin", bin), 0);
+    assert_int_equal(tl_test_sh_in(dir, out, sizeof out, "%s keygen admin", bin), 0);
     struct stat st;
     char path[1024];
     snprintf(path, sizeof path, "%s/admin.key", dir);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     /* keygen never overwrites */
-    assert_int_equal(run(dir, out, sizeof out, "%s keygen admin", bin), 3);
+    assert_int_equal(tl_test_sh_in(dir, out, sizeof out, "%s keygen admin", bin), 3);
     assert_non_null(strstr(out, "keyfile.exists"));
 
-    assert_int_equal(run(dir, out, sizeof out, "%s init L --origin cli.example/test --admin-key admin.key", bin), 0);
+    assert_int_equal(tl_test_sh_in(dir, out, sizeof out, "%s init L --origin cli.example/test --admin-key admin.key", bin), 0);
     assert_non_null(strstr(out, "cli.example/test+"));
     /* the vkey printed equals the file */
     snprintf(path, sizeof path, "%s/L/ledger.vkey", dir);
@@ -55,16 +38,16 @@ static void test_keygen_init_sign(void **state)
     assert_non_null(strstr(out, (char *)vkey));
     free(vkey);
     /* a second init refuses to touch the ledger */
-    assert_int_equal(run(dir, out, sizeof out, "%s init L --origin cli.example/test --admin-key admin.key", bin), 1);
+    assert_int_equal(tl_test_sh_in(dir, out, sizeof out, "%s init L --origin cli.example/test --admin-key admin.key", bin), 1);
     assert_non_null(strstr(out, "ledger.exists"));
     /* a bad origin is refused and names the rule */
-    assert_int_not_equal(run(dir, out, sizeof out, "%s init M --origin 'has space' --admin-key admin.key", bin), 0);
+    assert_int_not_equal(tl_test_sh_in(dir, out, sizeof out, "%s init M --origin 'has space' --admin-key admin.key", bin), 0);
     assert_non_null(strstr(out, "ledger.origin"));
     /* missing arguments are a usage error */
-    assert_int_equal(run(dir, out, sizeof out, "%s init L2", bin), 2);
+    assert_int_equal(tl_test_sh_in(dir, out, sizeof out, "%s init L2", bin), 2);
 
     /* sign: one event gives one envelope that decodes and verifies */
-    assert_int_equal(run(dir, out, sizeof out,
+    assert_int_equal(tl_test_sh_in(dir, out, sizeof out,
                          "echo '{\"type\":\"participant.registered\",\"stream\":\"participant/p1\",\"data\":{\"id\":"
                          "\"p1\",\"name\":\"P\",\"kind\":\"enterprise\",\"region\":\"110000\",\"roles\":[\"member\"],"
                          "\"keys\":[]}}' | %s sign --key admin.key -o one.mp",
@@ -80,7 +63,7 @@ static void test_keygen_init_sign(void **state)
     tl_event_free(&ev);
     free(env);
     /* two events give a batch */
-    assert_int_equal(run(dir, out, sizeof out,
+    assert_int_equal(tl_test_sh_in(dir, out, sizeof out,
                          "printf '%%s\\n%%s\\n' '{\"type\":\"x.y\",\"stream\":\"a\",\"data\":{}}' "
                          "'{\"type\":\"x.z\",\"stream\":\"b\",\"data\":{}}' | %s sign --key admin.key -o two.mp",
                          bin),
@@ -96,23 +79,23 @@ static void test_keygen_init_sign(void **state)
     free(spans);
     free(env);
     /* bad JSON and floats are refused with a reason */
-    assert_int_equal(run(dir, out, sizeof out, "echo '{nope' | %s sign --key admin.key", bin), 1);
+    assert_int_equal(tl_test_sh_in(dir, out, sizeof out, "echo '{nope' | %s sign --key admin.key", bin), 1);
     assert_non_null(strstr(out, "invalid JSON"));
-    assert_int_equal(run(dir, out, sizeof out,
+    assert_int_equal(tl_test_sh_in(dir, out, sizeof out,
                          "echo '{\"type\":\"payment.received\",\"stream\":\"contract/1\",\"data\":{\"amount_fen\":1.5}}' | "
                          "%s sign --key admin.key",
                          bin),
                      1);
     assert_non_null(strstr(out, "json.real at data.amount_fen"));
     /* every command answers --help */
-    assert_int_equal(run(dir, out, sizeof out, "%s --help", bin), 0);
+    assert_int_equal(tl_test_sh_in(dir, out, sizeof out, "%s --help", bin), 0);
     char *cmds = strdup(out);
     for (char *line = strtok(cmds, "\n"); line != NULL; line = strtok(NULL, "\n")) {
         char name[64];
         if (strncmp(line, "  ", 2) != 0 || sscanf(line, " %63s", name) != 1)
             continue;
         char sub[8192];
-        if (run(dir, sub, sizeof sub, "%s %s --help", bin, name) != 0 || strstr(sub, "usage:") == NULL)
+        if (tl_test_sh_in(dir, sub, sizeof sub, "%s %s --help", bin, name) != 0 || strstr(sub, "usage:") == NULL)
             fail_msg("'techledger %s --help' does not print usage:\n%s", name, sub);
     }
     free(cmds);

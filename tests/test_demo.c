@@ -31,23 +31,6 @@ static char g_out[65536]; /* what the demo printed */
 static int g_exit;
 
 /* Runs a shell command; returns its exit status and its combined output in out. */
-static int run(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int run(char *out, size_t cap, const char *fmt, ...)
-{
-    char cmd[4096], full[8192];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
-    FILE *p = popen(full, "r");
-    assert_non_null(p);
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = '\0';
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static int group_setup(void **state)
 {
     (void)state;
@@ -55,7 +38,7 @@ static int group_setup(void **state)
         return -1;
     g_root = tl_test_tmpdir("demo");
     snprintf(g_dir, sizeof g_dir, "%s/ledger", g_root);
-    g_exit = run(g_out, sizeof g_out, "%s demo '%s' --scale " SCALE " --seed " SEED, TL_TECHLEDGER_BIN, g_dir);
+    g_exit = tl_test_sh(g_out, sizeof g_out, "%s demo '%s' --scale " SCALE " --seed " SEED, TL_TECHLEDGER_BIN, g_dir);
     if (g_exit != 0)
         fprintf(stderr, "demo failed (%d):\n%s\n", g_exit, g_out);
     return 0;
@@ -593,15 +576,15 @@ static void test_bad_arguments(void **state)
         {"second-dir", "args.extra at second-dir"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        assert_int_equal(run(out, sizeof out, "%s demo '%s' %s", TL_TECHLEDGER_BIN, dir, bad[i].args), 2);
+        assert_int_equal(tl_test_sh(out, sizeof out, "%s demo '%s' %s", TL_TECHLEDGER_BIN, dir, bad[i].args), 2);
         if (strstr(out, bad[i].rule) == NULL)
             fail_msg("demo %s: expected \"%s\" in:\n%s", bad[i].args, bad[i].rule, out);
         assert_int_not_equal(stat(dir, &st), 0); /* nothing was created */
     }
-    assert_int_equal(run(out, sizeof out, "%s demo", TL_TECHLEDGER_BIN), 2);
+    assert_int_equal(tl_test_sh(out, sizeof out, "%s demo", TL_TECHLEDGER_BIN), 2);
     assert_non_null(strstr(out, "args.missing at DIR"));
     /* a bad origin is the ledger's own rule, and leaves nothing behind */
-    assert_int_equal(run(out, sizeof out, "%s demo '%s' --origin 'has space'", TL_TECHLEDGER_BIN, dir), 2);
+    assert_int_equal(tl_test_sh(out, sizeof out, "%s demo '%s' --origin 'has space'", TL_TECHLEDGER_BIN, dir), 2);
     assert_non_null(strstr(out, "ledger.origin"));
     snprintf(out, sizeof out, "%s/db", dir);
     assert_int_not_equal(stat(out, &st), 0);
@@ -610,7 +593,7 @@ static void test_bad_arguments(void **state)
     tl_ledger *l = open_ro();
     uint64_t size = tl_ledger_size(l);
     tl_ledger_close(l);
-    assert_int_equal(run(out, sizeof out, "%s demo '%s' --quiet", TL_TECHLEDGER_BIN, g_dir), 3);
+    assert_int_equal(tl_test_sh(out, sizeof out, "%s demo '%s' --quiet", TL_TECHLEDGER_BIN, g_dir), 3);
     assert_non_null(strstr(out, "ledger.exists at DIR"));
     l = open_ro();
     assert_int_equal(tl_ledger_size(l), size);
@@ -621,7 +604,7 @@ static void test_bad_arguments(void **state)
     snprintf(keys, sizeof keys, "%s/keys", dir);
     assert_int_equal(mkdir(dir, 0755), 0);
     assert_int_equal(mkdir(keys, 0700), 0);
-    assert_int_equal(run(out, sizeof out, "%s demo '%s' --quiet", TL_TECHLEDGER_BIN, dir), 3);
+    assert_int_equal(tl_test_sh(out, sizeof out, "%s demo '%s' --quiet", TL_TECHLEDGER_BIN, dir), 3);
     assert_non_null(strstr(out, "demo.keys_exist at DIR"));
     snprintf(out, sizeof out, "%s/db", dir);
     assert_int_not_equal(stat(out, &st), 0);
@@ -631,7 +614,7 @@ static void test_help(void **state)
 {
     (void)state;
     char out[8192];
-    assert_int_equal(run(out, sizeof out, "%s demo --help", TL_TECHLEDGER_BIN), 0);
+    assert_int_equal(tl_test_sh(out, sizeof out, "%s demo --help", TL_TECHLEDGER_BIN), 0);
     assert_non_null(strstr(out, "usage: techledger demo DIR"));
     assert_non_null(strstr(out, "DEMONSTRATION ONLY"));
     assert_non_null(strstr(out, "simulated clock"));

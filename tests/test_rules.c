@@ -81,18 +81,9 @@ static bool was_seen(const char *rule, const char *path)
 
 /* ---- Keys, events, the world --------------------------------------------------------------- */
 
-static tl_keypair key_of(uint8_t b)
-{
-    uint8_t seed[TL_SEED_BYTES];
-    memset(seed, b, sizeof seed);
-    tl_keypair kp;
-    tl_keypair_from_seed(&kp, seed);
-    return kp;
-}
-
 static const char *hex_of(char out[65], uint8_t b)
 {
-    tl_keypair kp = key_of(b);
+    tl_keypair kp = tl_test_key(b);
     tl_hex_encode(out, kp.pk, 32);
     return out;
 }
@@ -113,7 +104,7 @@ static int append(world *w, uint8_t signer, const char *type, const char *stream
 {
     char json[JSON_BYTES];
     event_json(json, type, stream, data);
-    tl_keypair kp = key_of(signer);
+    tl_keypair kp = tl_test_key(signer);
     return tl_test_append(w->l, &kp, json, res);
 }
 
@@ -151,7 +142,7 @@ static void world_create_upto(world *w, const char *tag, size_t upto)
 {
     assert_int_equal(tl_crypto_init(), 0);
     w->dir = tl_test_tmpdir(tag);
-    tl_keypair admin = key_of(ADMIN);
+    tl_keypair admin = tl_test_key(ADMIN);
     tl_error err;
     tl_error_clear(&err);
     if (tl_ledger_create(w->dir, TL_SCHEMA_EXAMPLE_ORIGIN, &admin, NULL, &err) != 0)
@@ -259,7 +250,7 @@ static void test_examples_every_type(void **state)
     json_t *data = tl_mp_to_json(&ev.doc, ev.data);
     json_t *want = json_loads(ex[0].data, 0, NULL);
     assert_non_null(want);
-    assert_memory_equal(r.key, key_of(ADMIN).pk, 32);
+    assert_memory_equal(r.key, tl_test_key(ADMIN).pk, 32);
     char admin_hex[65];
     assert_string_equal(json_string_value(json_object_get(want, "admin")), hex_of(admin_hex, ADMIN));
     assert_string_equal(json_string_value(json_object_get(data, "origin")),
@@ -317,7 +308,7 @@ static int admit_json(tl_state *st, uint64_t seq, uint8_t signer, const char *js
                       tl_error *err)
 {
     tl_buf env;
-    tl_keypair kp = key_of(signer);
+    tl_keypair kp = tl_test_key(signer);
     tl_test_envelope(&env, &kp, json);
     tl_event ev;
     int rc = tl_event_prepare(&ev, env.data, env.len, err);
@@ -483,7 +474,7 @@ static void test_generic(void **state)
     contract_json(data, "2020110108000002", "tsinghua", "acme", "");
     event_json(json, "contract.registered", "contract/2020110108000002", data);
     tl_buf env;
-    tl_keypair reg = key_of(REGISTRY);
+    tl_keypair reg = tl_test_key(REGISTRY);
     tl_test_envelope(&env, &reg, json);
     env.data[env.len - 3] ^= 0x10;
     uint64_t before = tl_ledger_size(w.l);

@@ -138,20 +138,38 @@ void tl_test_contract_json(char *out, size_t cap, const char *reg_no, unsigned l
              reg_no, reg_no, registered_on, registered_on, total_fen, tech_fen);
 }
 
-int tl_test_sh(char *out, size_t cap, const char *fmt, ...)
+static int vsh(const char *dir, char *out, size_t cap, const char *fmt, va_list ap)
 {
     char cmd[4096], full[8192];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(cmd, sizeof cmd, fmt, ap);
-    va_end(ap);
-    snprintf(full, sizeof full, "%s 2>&1", cmd);
+    if (dir != NULL)
+        snprintf(full, sizeof full, "cd '%s' && %s 2>&1", dir, cmd);
+    else
+        snprintf(full, sizeof full, "%s 2>&1", cmd);
     FILE *p = popen(full, "r");
     assert_non_null(p);
     size_t n = fread(out, 1, cap - 1, p);
     out[n] = '\0';
     int st = pclose(p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+int tl_test_sh(char *out, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vsh(NULL, out, cap, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int tl_test_sh_in(const char *dir, char *out, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = vsh(dir, out, cap, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 typedef struct submit_wait {

@@ -43,6 +43,9 @@ void tl_test_contract_json(char *out, size_t cap, const char *reg_no, unsigned l
 /* Runs a shell command; returns its exit status, with what it printed (standard output and
  * error together) in out, cut at cap - 1 bytes. */
 int tl_test_sh(char *out, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* The same, run in directory dir. */
+int tl_test_sh_in(const char *dir, char *out, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Submits the envelopes in order without waiting for each commit (so that they share group
  * commits; a full queue is waited out), then waits for every answer. */
