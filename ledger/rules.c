@@ -133,21 +133,10 @@ static int fail_corrupt(judge *j, const char *what)
     return tl_fail(j->err, TL_ECORRUPT, "state.corrupt", "", "the stored %s is malformed", what);
 }
 
-/* "data.<name>", or "data.<name>[index]" when index >= 0: the path of a field in errors.
- * Built only when a check fails, since the checks run once per event and rarely fail. */
-static const char *field_path(char out[TL_ERROR_PATH_BYTES], const char *name, long index)
-{
-    if (index < 0)
-        snprintf(out, TL_ERROR_PATH_BYTES, "data.%s", name);
-    else
-        snprintf(out, TL_ERROR_PATH_BYTES, "data.%s[%ld]", name, index);
-    return out;
-}
-
 static int fail_missing(judge *j, const char *name)
 {
     char path[TL_ERROR_PATH_BYTES];
-    return tl_fail(j->err, TL_EINVAL, "schema.required", field_path(path, name, -1),
+    return tl_fail(j->err, TL_EINVAL, "schema.required", tl_field_path(path, name, -1),
                    "%s requires %s", j->ev->type, name);
 }
 
@@ -183,13 +172,13 @@ static int ref_participant(judge *j, const tl_mp_node *n, const char *name, long
     if (rc != 0)
         return rc;
     if (!found)
-        return tl_fail(j->err, TL_EREF, "ref.unknown", field_path(path, name, index),
+        return tl_fail(j->err, TL_EREF, "ref.unknown", tl_field_path(path, name, index),
                        "no participant \"%.*s\" in the log", (int)n->v.s.len, (const char *)n->v.s.ptr);
     if (j->val.len != 2)
         return fail_corrupt(j, "participant");
     unsigned roles = j->val.data[0];
     if (role >= 0 && !(roles & ROLE(role)))
-        return tl_fail(j->err, TL_EREF, "ref.role", field_path(path, name, index),
+        return tl_fail(j->err, TL_EREF, "ref.role", tl_field_path(path, name, index),
                        "participant \"%.*s\" does not hold the %s role", (int)n->v.s.len,
                        (const char *)n->v.s.ptr, tl_code_name(&tl_codes_role, role));
     if (roles_out != NULL)
@@ -238,7 +227,7 @@ static int ref_fund_field(judge *j, const char *name, fund_rec *out)
         return rc;
     if (!found) {
         char path[TL_ERROR_PATH_BYTES];
-        return tl_fail(j->err, TL_EREF, "ref.unknown", field_path(path, name, -1),
+        return tl_fail(j->err, TL_EREF, "ref.unknown", tl_field_path(path, name, -1),
                        "no fund \"%.*s\" in the log", (int)n->v.s.len, (const char *)n->v.s.ptr);
     }
     return 0;
@@ -258,7 +247,7 @@ static int ref_achievement(judge *j, const tl_mp_node *n, const char *name, long
     if (rc != 0)
         return rc;
     if (!found)
-        return tl_fail(j->err, TL_EREF, "ref.unknown", field_path(path, name, index),
+        return tl_fail(j->err, TL_EREF, "ref.unknown", tl_field_path(path, name, index),
                        "no achievement \"%.*s\" in the log", (int)n->v.s.len, (const char *)n->v.s.ptr);
     return 0;
 }
@@ -311,7 +300,7 @@ static int date_order(judge *j, const char *name, int32_t not_before, const char
         return 0;
     char path[TL_ERROR_PATH_BYTES], when[TL_DATE_LEN + 1];
     tl_date_format(when, not_before);
-    return tl_fail(j->err, TL_ECONFLICT, "date.order", field_path(path, name, -1),
+    return tl_fail(j->err, TL_ECONFLICT, "date.order", tl_field_path(path, name, -1),
                    "before %s (%s)", what, when);
 }
 
@@ -474,7 +463,7 @@ static int check_new_key(judge *j, const tl_mp_node *k, const char *name, long i
     if (rc != 0)
         return rc;
     if (found)
-        return tl_fail(j->err, TL_ECONFLICT, "registry.key_in_use", field_path(path, name, index),
+        return tl_fail(j->err, TL_ECONFLICT, "registry.key_in_use", tl_field_path(path, name, index),
                        "this key is already registered%s%s", j->val.len > 2 ? " to " : "",
                        j->val.len > 2 ? "a participant" : " as the genesis admin key");
     return 0;
@@ -679,7 +668,7 @@ static int same_as_loan(judge *j, const char *name, const uint8_t *want, size_t 
     if (node_eq(n, (const char *)want, len))
         return 0;
     char path[TL_ERROR_PATH_BYTES];
-    return tl_fail(j->err, TL_ECONFLICT, "loan.mismatch", field_path(path, name, -1),
+    return tl_fail(j->err, TL_ECONFLICT, "loan.mismatch", tl_field_path(path, name, -1),
                    "the loan was issued with %s %.*s",
                    name, (int)len, (const char *)want);
 }

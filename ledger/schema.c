@@ -296,14 +296,12 @@ static const char *show(char out[SHOW_BYTES + 4], const uint8_t *p, size_t n)
     return out;
 }
 
-/* "data.<name>", or "data.<name>[index]" when index >= 0. Callers format it only when a check
- * fails: the checks run for every field of every event, and formatting dominated their cost. */
-static const char *field_path(char out[PATH_BYTES], const char *name, long index)
+const char *tl_field_path(char out[TL_ERROR_PATH_BYTES], const char *name, long index)
 {
     if (index < 0)
-        snprintf(out, PATH_BYTES, "data.%s", name);
+        snprintf(out, TL_ERROR_PATH_BYTES, "data.%s", name);
     else
-        snprintf(out, PATH_BYTES, "data.%s[%ld]", name, index);
+        snprintf(out, TL_ERROR_PATH_BYTES, "data.%s[%ld]", name, index);
     return out;
 }
 
@@ -391,7 +389,7 @@ static int check_value(const tl_mp_doc *doc, uint32_t i, const tl_field_spec *f,
                        tl_error *err)
 {
     char path[PATH_BYTES];
-#define FAIL(rule, ...) tl_fail(err, TL_EINVAL, rule, field_path(path, f->name, index), __VA_ARGS__)
+#define FAIL(rule, ...) tl_fail(err, TL_EINVAL, rule, tl_field_path(path, f->name, index), __VA_ARGS__)
     const tl_mp_node *n = &doc->nodes[i];
     tl_field_type t = (tl_field_type)f->type;
     uint8_t want = wire_type(t);
@@ -495,11 +493,11 @@ static int check_field(const tl_mp_doc *doc, uint32_t i, const tl_field_spec *f,
     char path[PATH_BYTES];
     const tl_mp_node *n = &doc->nodes[i];
     if (n->type != TL_MP_ARRAY)
-        return tl_fail(err, TL_EINVAL, "schema.type_mismatch", field_path(path, f->name, -1),
+        return tl_fail(err, TL_EINVAL, "schema.type_mismatch", tl_field_path(path, f->name, -1),
                        "expected array (of %s), got %s",
                        tl_field_type_name((tl_field_type)f->type), mp_type_name(n->type));
     if (n->count < f->min || n->count > f->max)
-        return tl_fail(err, TL_EINVAL, "schema.length", field_path(path, f->name, -1),
+        return tl_fail(err, TL_EINVAL, "schema.length", tl_field_path(path, f->name, -1),
                        "%u elements; must be %llu..%llu", n->count, (unsigned long long)f->min,
                        (unsigned long long)f->max);
     /* Elements are scalars (str or bin), so element k is node i + 1 + k; the count is at most
@@ -513,7 +511,7 @@ static int check_field(const tl_mp_doc *doc, uint32_t i, const tl_field_spec *f,
         for (uint32_t prev = tl_mp_first(i); prev != c; prev = tl_mp_next(doc, prev))
             if (same_bytes(&doc->nodes[prev], &doc->nodes[c]))
                 return tl_fail(err, TL_EINVAL, "schema.duplicate",
-                               field_path(path, f->name, (long)k), "repeats an earlier element");
+                               tl_field_path(path, f->name, (long)k), "repeats an earlier element");
     }
     return 0;
 }
@@ -564,7 +562,7 @@ static int check_parties(const tl_event_spec *ev, const tl_mp_doc *doc, const se
     const tl_mp_node *na = get(doc, sn, a), *nb = get(doc, sn, b);
     char path[PATH_BYTES];
     if (na != NULL && nb != NULL && same_bytes(na, nb)) {
-        field_path(path, ev->fields[b].name, -1);
+        tl_field_path(path, ev->fields[b].name, -1);
         return tl_fail(err, TL_EINVAL, "schema.same_party", path, "%s and %s are the same participant",
                        ev->fields[a].name, ev->fields[b].name);
     }
@@ -711,7 +709,7 @@ int tl_schema_check(const tl_mp_doc *body, uint32_t data_node, const char *type,
         const tl_field_spec *f = &ev->fields[i];
         if (!(f->flags & TL_FIELD_OPTIONAL) && !(present >> i & 1u)) {
             char path[PATH_BYTES];
-            return tl_fail(err, TL_EINVAL, "schema.required", field_path(path, f->name, -1),
+            return tl_fail(err, TL_EINVAL, "schema.required", tl_field_path(path, f->name, -1),
                            "%s requires %s", ev->type, f->name);
         }
     }

@@ -175,6 +175,10 @@ const tl_event_spec *tl_schema_for_type(const char *type, size_t len);
 const tl_event_spec *tl_schema_event(tl_event_type t);
 /* A short name for a field type ("id", "region", "uint fen"...), for documentation. */
 const char *tl_field_type_name(tl_field_type t);
+/* "data.<name>", or "data.<name>[index]" when index >= 0: the path of a field in errors, written
+ * into out and returned. Schema checks and domain rules format it only when a check fails:
+ * the checks run for every field of every event, and formatting dominated their cost. */
+const char *tl_field_path(char out[TL_ERROR_PATH_BYTES], const char *name, long index);
 
 /*
  * Checks the `data` map (node data_node of the parsed body) and the stream against the spec of

@@ -364,6 +364,21 @@ static void test_uncovered_tail(void **state)
     tl_test_rmdir(copy);
 }
 
+/* Where each of the fixture's records starts in the bundle's records file (len bytes), and
+ * off[fx.size] == len; the caller frees it. */
+static size_t *record_offsets(const uint8_t *records, size_t len)
+{
+    size_t *off = calloc(fx.size + 1, sizeof *off);
+    assert_non_null(off);
+    for (uint64_t seq = 0; seq < fx.size; seq++) {
+        size_t n = tl_mp_object_len(records + off[seq], len - off[seq]);
+        assert_true(n > 0);
+        off[seq + 1] = off[seq] + n;
+    }
+    assert_int_equal(off[fx.size], len);
+    return off;
+}
+
 /* The replay keeps event ids in a table of its own (verify.c); an event replayed at the end of
  * the log is found whichever earlier record holds it, after the table has grown many times,
  * and the failure names that record. */
@@ -373,14 +388,7 @@ static void test_repeated_id_found_anywhere(void **state)
     uint8_t *records;
     size_t len;
     read_file(fx.bundle, "records", &records, &len);
-    size_t *off = calloc(fx.size + 1, sizeof *off);
-    assert_non_null(off);
-    for (uint64_t seq = 0; seq < fx.size; seq++) {
-        size_t n = tl_mp_object_len(records + off[seq], len - off[seq]);
-        assert_true(n > 0);
-        off[seq + 1] = off[seq] + n;
-    }
-    assert_int_equal(off[fx.size], len);
+    size_t *off = record_offsets(records, len);
     tl_record last;
     tl_error err;
     assert_int_equal(tl_record_decode(&last, records + off[fx.size - 1], len - off[fx.size - 1], &err), 0);
@@ -456,11 +464,7 @@ static void test_first_failure_within_a_chunk(void **state)
     uint8_t *orig;
     size_t len;
     read_file(fx.bundle, "records", &orig, &len);
-    size_t *off = calloc(fx.size + 1, sizeof *off);
-    assert_non_null(off);
-    for (uint64_t seq = 0; seq < fx.size; seq++)
-        off[seq + 1] = off[seq] + tl_mp_object_len(orig + off[seq], len - off[seq]);
-    assert_int_equal(off[fx.size], len);
+    size_t *off = record_offsets(orig, len);
     static const struct {
         damage first, second;
         const char *rule, *path;
