@@ -275,20 +275,14 @@ int tl_code_parse(const tl_codelist *list, const char *s, size_t len)
 {
     if (list == NULL || s == NULL)
         return -1;
-    /* Names are not empty, and most differ from s in the first byte. This runs for every code
-     * field of every event (and of every record a rebuild folds), so a name is compared byte
-     * by byte up to its terminator instead of measured with strlen first. s may hold a NUL:
-     * the walk stops at the name's, so name[len] is read only when name has len bytes. */
+    /* This runs for every code field of every event (and of every record a rebuild folds):
+     * a name's length is known at compile time, and most names of the right length differ
+     * from s in the first byte. */
     if (len == 0)
         return -1;
     for (size_t i = 0; i < list->count; i++) {
-        const char *name = list->codes[i].name;
-        if (name[0] != s[0])
-            continue;
-        size_t k = 1;
-        while (k < len && name[k] != '\0' && name[k] == s[k])
-            k++;
-        if (k == len && name[len] == '\0')
+        const tl_code *c = &list->codes[i];
+        if (c->len == len && c->name[0] == s[0] && memcmp(c->name, s, len) == 0)
             return (int)i;
     }
     return -1;
@@ -313,32 +307,32 @@ const char *tl_code_name_zh(const tl_codelist *list, int v)
     const tl_codelist var = {label, arr, n}
 
 static const tl_code class_codes[] = {
-    [TL_CLASS_DEVELOPMENT] = {"development", "技术开发"},
-    [TL_CLASS_TRANSFER] = {"transfer", "技术转让"},
-    [TL_CLASS_LICENSE] = {"license", "技术许可"},
-    [TL_CLASS_CONSULTING] = {"consulting", "技术咨询"},
-    [TL_CLASS_SERVICE] = {"service", "技术服务"},
+    [TL_CLASS_DEVELOPMENT] = {"development", "技术开发", sizeof "development" - 1},
+    [TL_CLASS_TRANSFER] = {"transfer", "技术转让", sizeof "transfer" - 1},
+    [TL_CLASS_LICENSE] = {"license", "技术许可", sizeof "license" - 1},
+    [TL_CLASS_CONSULTING] = {"consulting", "技术咨询", sizeof "consulting" - 1},
+    [TL_CLASS_SERVICE] = {"service", "技术服务", sizeof "service" - 1},
 };
 CODELIST(tl_codes_class, "class", class_codes, TL_CLASS_COUNT);
 
 static const tl_code subtype_codes[] = {
-    [TL_SUB_COMMISSIONED] = {"commissioned", "委托开发"},
-    [TL_SUB_COOPERATIVE] = {"cooperative", "合作开发"},
-    [TL_SUB_PATENT] = {"patent", "专利权转让"},
-    [TL_SUB_PATENT_APPLICATION] = {"patent_application", "专利申请权转让"},
-    [TL_SUB_TECHNICAL_SECRET] = {"technical_secret", "技术秘密转让"},
-    [TL_SUB_OTHER_IP] = {"other_ip", "其他知识产权转让"},
-    [TL_SUB_PATENT_LICENSE] = {"patent_license", "专利实施许可"},
-    [TL_SUB_SECRET_LICENSE] = {"secret_license", "技术秘密使用许可"},
-    [TL_SUB_OTHER_LICENSE] = {"other_license", "其他许可"},
-    [TL_SUB_FEASIBILITY] = {"feasibility", "可行性论证"},
-    [TL_SUB_FORECAST] = {"forecast", "技术预测"},
-    [TL_SUB_SURVEY] = {"survey", "专题技术调查"},
-    [TL_SUB_ASSESSMENT] = {"assessment", "分析评价报告"},
-    [TL_SUB_OTHER] = {"other", "其他技术咨询"},
-    [TL_SUB_GENERAL] = {"general", "一般技术服务"},
-    [TL_SUB_TRAINING] = {"training", "技术培训"},
-    [TL_SUB_INTERMEDIARY] = {"intermediary", "技术中介"},
+    [TL_SUB_COMMISSIONED] = {"commissioned", "委托开发", sizeof "commissioned" - 1},
+    [TL_SUB_COOPERATIVE] = {"cooperative", "合作开发", sizeof "cooperative" - 1},
+    [TL_SUB_PATENT] = {"patent", "专利权转让", sizeof "patent" - 1},
+    [TL_SUB_PATENT_APPLICATION] = {"patent_application", "专利申请权转让", sizeof "patent_application" - 1},
+    [TL_SUB_TECHNICAL_SECRET] = {"technical_secret", "技术秘密转让", sizeof "technical_secret" - 1},
+    [TL_SUB_OTHER_IP] = {"other_ip", "其他知识产权转让", sizeof "other_ip" - 1},
+    [TL_SUB_PATENT_LICENSE] = {"patent_license", "专利实施许可", sizeof "patent_license" - 1},
+    [TL_SUB_SECRET_LICENSE] = {"secret_license", "技术秘密使用许可", sizeof "secret_license" - 1},
+    [TL_SUB_OTHER_LICENSE] = {"other_license", "其他许可", sizeof "other_license" - 1},
+    [TL_SUB_FEASIBILITY] = {"feasibility", "可行性论证", sizeof "feasibility" - 1},
+    [TL_SUB_FORECAST] = {"forecast", "技术预测", sizeof "forecast" - 1},
+    [TL_SUB_SURVEY] = {"survey", "专题技术调查", sizeof "survey" - 1},
+    [TL_SUB_ASSESSMENT] = {"assessment", "分析评价报告", sizeof "assessment" - 1},
+    [TL_SUB_OTHER] = {"other", "其他技术咨询", sizeof "other" - 1},
+    [TL_SUB_GENERAL] = {"general", "一般技术服务", sizeof "general" - 1},
+    [TL_SUB_TRAINING] = {"training", "技术培训", sizeof "training" - 1},
+    [TL_SUB_INTERMEDIARY] = {"intermediary", "技术中介", sizeof "intermediary" - 1},
 };
 CODELIST(tl_codes_subtype, "subtype", subtype_codes, TL_SUB_COUNT);
 
@@ -371,69 +365,69 @@ tl_contract_class tl_subtype_class(tl_contract_subtype sub)
 }
 
 static const tl_code field_codes[] = {
-    [TL_FIELD_ELECTRONIC_INFORMATION] = {"electronic_information", "电子信息"},
-    [TL_FIELD_ADVANCED_MANUFACTURING] = {"advanced_manufacturing", "先进制造"},
-    [TL_FIELD_AEROSPACE] = {"aerospace", "航空航天"},
-    [TL_FIELD_MODERN_TRANSPORT] = {"modern_transport", "现代交通"},
-    [TL_FIELD_AGRICULTURE] = {"agriculture", "农业"},
-    [TL_FIELD_NEW_MATERIALS] = {"new_materials", "新材料及其应用"},
-    [TL_FIELD_NEW_ENERGY] = {"new_energy", "新能源与高效节能"},
-    [TL_FIELD_ENVIRONMENT] = {"environment", "环境保护与资源综合利用"},
-    [TL_FIELD_BIOMEDICINE] = {"biomedicine", "生物医药和医疗器械"},
-    [TL_FIELD_NUCLEAR] = {"nuclear", "核应用"},
-    [TL_FIELD_URBAN_SOCIAL] = {"urban_social", "城市建设与社会发展"},
+    [TL_FIELD_ELECTRONIC_INFORMATION] = {"electronic_information", "电子信息", sizeof "electronic_information" - 1},
+    [TL_FIELD_ADVANCED_MANUFACTURING] = {"advanced_manufacturing", "先进制造", sizeof "advanced_manufacturing" - 1},
+    [TL_FIELD_AEROSPACE] = {"aerospace", "航空航天", sizeof "aerospace" - 1},
+    [TL_FIELD_MODERN_TRANSPORT] = {"modern_transport", "现代交通", sizeof "modern_transport" - 1},
+    [TL_FIELD_AGRICULTURE] = {"agriculture", "农业", sizeof "agriculture" - 1},
+    [TL_FIELD_NEW_MATERIALS] = {"new_materials", "新材料及其应用", sizeof "new_materials" - 1},
+    [TL_FIELD_NEW_ENERGY] = {"new_energy", "新能源与高效节能", sizeof "new_energy" - 1},
+    [TL_FIELD_ENVIRONMENT] = {"environment", "环境保护与资源综合利用", sizeof "environment" - 1},
+    [TL_FIELD_BIOMEDICINE] = {"biomedicine", "生物医药和医疗器械", sizeof "biomedicine" - 1},
+    [TL_FIELD_NUCLEAR] = {"nuclear", "核应用", sizeof "nuclear" - 1},
+    [TL_FIELD_URBAN_SOCIAL] = {"urban_social", "城市建设与社会发展", sizeof "urban_social" - 1},
 };
 CODELIST(tl_codes_field, "field", field_codes, TL_FIELD_COUNT);
 
 static const tl_code kind_codes[] = {
-    [TL_KIND_ENTERPRISE] = {"enterprise", "企业"},
-    [TL_KIND_UNIVERSITY] = {"university", "高等院校"},
-    [TL_KIND_RESEARCH_INSTITUTE] = {"research_institute", "科研机构"},
-    [TL_KIND_TECH_TRANSFER_AGENCY] = {"tech_transfer_agency", "技术转移机构"},
-    [TL_KIND_FUND] = {"fund", "基金"},
-    [TL_KIND_BANK] = {"bank", "银行"},
-    [TL_KIND_REGISTRY] = {"registry", "技术合同登记机构"},
-    [TL_KIND_GOVERNMENT] = {"government", "政府部门"},
-    [TL_KIND_INDIVIDUAL] = {"individual", "自然人"},
-    [TL_KIND_OTHER] = {"other", "其他"},
+    [TL_KIND_ENTERPRISE] = {"enterprise", "企业", sizeof "enterprise" - 1},
+    [TL_KIND_UNIVERSITY] = {"university", "高等院校", sizeof "university" - 1},
+    [TL_KIND_RESEARCH_INSTITUTE] = {"research_institute", "科研机构", sizeof "research_institute" - 1},
+    [TL_KIND_TECH_TRANSFER_AGENCY] = {"tech_transfer_agency", "技术转移机构", sizeof "tech_transfer_agency" - 1},
+    [TL_KIND_FUND] = {"fund", "基金", sizeof "fund" - 1},
+    [TL_KIND_BANK] = {"bank", "银行", sizeof "bank" - 1},
+    [TL_KIND_REGISTRY] = {"registry", "技术合同登记机构", sizeof "registry" - 1},
+    [TL_KIND_GOVERNMENT] = {"government", "政府部门", sizeof "government" - 1},
+    [TL_KIND_INDIVIDUAL] = {"individual", "自然人", sizeof "individual" - 1},
+    [TL_KIND_OTHER] = {"other", "其他", sizeof "other" - 1},
 };
 CODELIST(tl_codes_participant_kind, "kind", kind_codes, TL_KIND_COUNT);
 
 static const tl_code role_codes[] = {
-    [TL_ROLE_ADMIN] = {"admin", "管理员"},
-    [TL_ROLE_REGISTRY] = {"registry", "登记机构"},
-    [TL_ROLE_FUND_MANAGER] = {"fund_manager", "基金管理人"},
-    [TL_ROLE_BANK] = {"bank", "合作银行"},
-    [TL_ROLE_MEMBER] = {"member", "成员"},
+    [TL_ROLE_ADMIN] = {"admin", "管理员", sizeof "admin" - 1},
+    [TL_ROLE_REGISTRY] = {"registry", "登记机构", sizeof "registry" - 1},
+    [TL_ROLE_FUND_MANAGER] = {"fund_manager", "基金管理人", sizeof "fund_manager" - 1},
+    [TL_ROLE_BANK] = {"bank", "合作银行", sizeof "bank" - 1},
+    [TL_ROLE_MEMBER] = {"member", "成员", sizeof "member" - 1},
 };
 CODELIST(tl_codes_role, "role", role_codes, TL_ROLE_COUNT);
 
 static const tl_code conf_codes[] = {
-    [TL_CONF_PUBLIC] = {"public", "公开"},
-    [TL_CONF_COMMERCIAL_SECRET] = {"commercial_secret", "商业秘密"},
-    [TL_CONF_STATE_SECRET] = {"state_secret", "国家秘密"},
+    [TL_CONF_PUBLIC] = {"public", "公开", sizeof "public" - 1},
+    [TL_CONF_COMMERCIAL_SECRET] = {"commercial_secret", "商业秘密", sizeof "commercial_secret" - 1},
+    [TL_CONF_STATE_SECRET] = {"state_secret", "国家秘密", sizeof "state_secret" - 1},
 };
 CODELIST(tl_codes_confidentiality, "confidentiality", conf_codes, TL_CONF_COUNT);
 
 static const tl_code fund_kind_codes[] = {
-    [TL_FUND_GUIDANCE] = {"guidance", "引导基金"},
-    [TL_FUND_SUB_FUND] = {"sub_fund", "子基金"},
-    [TL_FUND_LOCAL] = {"local", "地方基金"},
+    [TL_FUND_GUIDANCE] = {"guidance", "引导基金", sizeof "guidance" - 1},
+    [TL_FUND_SUB_FUND] = {"sub_fund", "子基金", sizeof "sub_fund" - 1},
+    [TL_FUND_LOCAL] = {"local", "地方基金", sizeof "local" - 1},
 };
 CODELIST(tl_codes_fund_kind, "fund kind", fund_kind_codes, TL_FUND_KIND_COUNT);
 
 static const tl_code source_codes[] = {
-    [TL_SOURCE_GUIDANCE] = {"guidance", "引导基金出资"},
-    [TL_SOURCE_LOCAL_GOVERNMENT] = {"local_government", "地方政府出资"},
-    [TL_SOURCE_SOCIAL] = {"social", "社会资本"},
-    [TL_SOURCE_BANK] = {"bank", "银行"},
+    [TL_SOURCE_GUIDANCE] = {"guidance", "引导基金出资", sizeof "guidance" - 1},
+    [TL_SOURCE_LOCAL_GOVERNMENT] = {"local_government", "地方政府出资", sizeof "local_government" - 1},
+    [TL_SOURCE_SOCIAL] = {"social", "社会资本", sizeof "social" - 1},
+    [TL_SOURCE_BANK] = {"bank", "银行", sizeof "bank" - 1},
 };
 CODELIST(tl_codes_fund_source, "source", source_codes, TL_SOURCE_COUNT);
 
 static const tl_code level_codes[] = {
-    [TL_LEVEL_NATIONAL] = {"national", "国家级"},
-    [TL_LEVEL_PROVINCIAL] = {"provincial", "省级"},
-    [TL_LEVEL_MUNICIPAL] = {"municipal", "市级"},
-    [TL_LEVEL_COUNTY] = {"county", "县级"},
+    [TL_LEVEL_NATIONAL] = {"national", "国家级", sizeof "national" - 1},
+    [TL_LEVEL_PROVINCIAL] = {"provincial", "省级", sizeof "provincial" - 1},
+    [TL_LEVEL_MUNICIPAL] = {"municipal", "市级", sizeof "municipal" - 1},
+    [TL_LEVEL_COUNTY] = {"county", "县级", sizeof "county" - 1},
 };
 CODELIST(tl_codes_fund_level, "level", level_codes, TL_LEVEL_COUNT);

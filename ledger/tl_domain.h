@@ -142,6 +142,7 @@ uint64_t tl_amount_mul_ppm(uint64_t amount_fen, uint32_t ppm);
 typedef struct tl_code {
     const char *name;
     const char *name_zh;
+    size_t len; /* strlen(name), known at compile time */
 } tl_code;
 
 typedef struct tl_codelist {

@@ -12,7 +12,6 @@
  * record = [1, seq, recorded, version, body (bin), key (bin 32), sig (bin 64)]
  * body   = {data, expect?, id, stream, time, type}
  */
-#include <pthread.h>
 #include <string.h>
 
 #include "pj_internal.h"
@@ -218,97 +217,11 @@ static inline bool key_eq(const uint8_t *k, const char *name, size_t n)
     return ld4(k) == ld4(name) && ld4(k + n - 4) == ld4(name + n - 4);
 }
 
-/*
- * The code lists of every contract event (class, field, confidentiality), indexed: a name's
- * length and first and last bytes pick its one candidate, which is then compared whole. The
- * linear walk of tl_code_parse, three per contract event, showed in a rebuild's profile. A
- * list whose names the index cannot tell apart (or too long a list) is left to tl_code_parse;
- * either way the result is tl_code_parse's.
- */
-#define CODE_INDEX_SLOTS 64u
-#define CODE_INDEX_CODES 32u
-enum { IX_CLASS, IX_FIELD, IX_CONF, IX_COUNT };
-
-typedef struct code_index {
-    bool usable;
-    unsigned mul;                          /* the multiplier that sets the names apart */
-    uint8_t slot[CODE_INDEX_SLOTS];        /* code + 1 of the name hashed there; 0: none */
-    size_t len[CODE_INDEX_CODES];          /* each name's length */
-} code_index;
-
-static code_index code_ix[IX_COUNT];
-static pthread_once_t code_ix_once = PTHREAD_ONCE_INIT;
-
-static unsigned code_hash(unsigned mul, const uint8_t *s, size_t len)
+/* A code field parsed against list: -1 when not a str or unknown. */
+static int code_of(const tl_codelist *list, const pj_val *v)
 {
-    return ((unsigned)len * mul + s[0] * 3u + s[len - 1]) & (CODE_INDEX_SLOTS - 1);
-}
-
-static void code_index_build(code_index *ix, const tl_codelist *list)
-{
-    memset(ix, 0, sizeof *ix);
-    if (list->count > CODE_INDEX_CODES)
-        return;
-    for (size_t i = 0; i < list->count; i++) {
-        ix->len[i] = strlen(list->codes[i].name);
-        if (ix->len[i] == 0)
-            return;
-    }
-    for (unsigned mul = 1; mul < 64; mul++) {
-        memset(ix->slot, 0, sizeof ix->slot);
-        bool apart = true;
-        for (size_t i = 0; apart && i < list->count; i++) {
-            unsigned h = code_hash(mul, (const uint8_t *)list->codes[i].name, ix->len[i]);
-            apart = ix->slot[h] == 0;
-            ix->slot[h] = (uint8_t)(i + 1);
-        }
-        if (apart) {
-            ix->usable = true;
-            ix->mul = mul;
-            return;
-        }
-    }
-}
-
-static void code_ix_init(void)
-{
-    code_index_build(&code_ix[IX_CLASS], &tl_codes_class);
-    code_index_build(&code_ix[IX_FIELD], &tl_codes_field);
-    code_index_build(&code_ix[IX_CONF], &tl_codes_confidentiality);
-}
-
-/* a and b (n bytes each) are equal: overlapping word loads within the n bytes, where memcmp
- * was a call per code. */
-static inline bool same_bytes(const uint8_t *a, const uint8_t *b, size_t n)
-{
-    if (n < 4) {
-        for (size_t i = 0; i < n; i++)
-            if (a[i] != b[i])
-                return false;
-        return true;
-    }
-    if (n < 8)
-        return ld4(a) == ld4(b) && ld4(a + n - 4) == ld4(b + n - 4);
-    for (size_t i = 0; i + 8 < n; i += 8)
-        if (ld8(a + i) != ld8(b + i))
-            return false;
-    return ld8(a + n - 8) == ld8(b + n - 8);
-}
-
-/* A code field parsed against list (code_ix[which]'s): -1 when not a str or unknown. */
-static int code_of(unsigned which, const tl_codelist *list, const pj_val *v)
-{
-    if (v->type != TL_MP_STR || v->len == 0)
-        return -1;
-    const code_index *ix = &code_ix[which];
-    if (!ix->usable) {
-        int c = tl_code_parse(list, (const char *)v->p, v->len);
-        return c < 0 ? -1 : c;
-    }
-    unsigned c = ix->slot[code_hash(ix->mul, v->p, v->len)];
-    if (c == 0 || ix->len[c - 1] != v->len || !same_bytes((const uint8_t *)list->codes[c - 1].name, v->p, v->len))
-        return -1;
-    return (int)c - 1;
+    int c = v->type == TL_MP_STR ? tl_code_parse(list, (const char *)v->p, v->len) : -1;
+    return c < 0 ? -1 : c;
 }
 
 enum { C_CLASS, C_FIELD, C_BUYER, C_SELLER, C_REG_NO, C_TECH, C_TOTAL, C_BREGION, C_SREGION, C_REG_ON, C_CONF };
@@ -318,7 +231,6 @@ enum { C_CLASS, C_FIELD, C_BUYER, C_SELLER, C_REG_NO, C_TECH, C_TOTAL, C_BREGION
 static void contract_fields(pj_event *ev)
 {
     pj_contract_ev *c = &ev->con;
-    (void)pthread_once(&code_ix_once, code_ix_init);
     memset(c, 0, sizeof *c);
     c->cls = c->field = c->conf = -1;
     pj_strv reg_no = {0};
@@ -345,9 +257,9 @@ static void contract_fields(pj_event *ev)
         seen |= 1u << which;
         pj_strv sv = v->type == TL_MP_STR ? (pj_strv){v->p, v->len} : (pj_strv){0};
         switch (which) {
-        case C_CLASS: c->cls = code_of(IX_CLASS, &tl_codes_class, v); break;
-        case C_FIELD: c->field = code_of(IX_FIELD, &tl_codes_field, v); break;
-        case C_CONF: c->conf = code_of(IX_CONF, &tl_codes_confidentiality, v); break;
+        case C_CLASS: c->cls = code_of(&tl_codes_class, v); break;
+        case C_FIELD: c->field = code_of(&tl_codes_field, v); break;
+        case C_CONF: c->conf = code_of(&tl_codes_confidentiality, v); break;
         case C_BUYER: c->buyer = sv; break;
         case C_SELLER: c->seller = sv; break;
         case C_REG_NO: reg_no = sv; break;

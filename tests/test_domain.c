@@ -309,6 +309,7 @@ static void check_list(const tl_codelist *list, size_t count, const char *first,
         const char *name = tl_code_name(list, (int)i);
         assert_non_null(name);
         assert_non_null(tl_code_name_zh(list, (int)i));
+        assert_int_equal(list->codes[i].len, strlen(name));
         assert_int_equal(tl_code_parse(list, name, strlen(name)), (int)i);
         /* A prefix or an extension of a name is not that name. */
         assert_int_not_equal(tl_code_parse(list, name, strlen(name) - 1), (int)i);
