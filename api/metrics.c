@@ -99,6 +99,18 @@ void api_metrics_render(tl_server *s, struct evbuffer *b)
                         "techledger_fsync_seconds_sum %.6f\ntechledger_fsync_seconds_count %" PRIu64 "\n",
                         st.fsync_le[TL_FSYNC_BUCKETS], st.fsync_seconds_sum, st.fsync_le[TL_FSYNC_BUCKETS]);
 
+    gauge(b, "techledger_storage_flushes_running", "RocksDB memtable flushes running now.",
+          st.storage_flushes_running);
+    gauge(b, "techledger_storage_compactions_running", "RocksDB compactions running now.",
+          st.storage_compactions_running);
+    gauge(b, "techledger_storage_flushes_pending", "Full memtables waiting to be flushed, over every column family.",
+          st.storage_flushes_pending);
+    gauge(b, "techledger_storage_compactions_pending", "Column families with a RocksDB compaction due.",
+          st.storage_compactions_pending);
+    gauge(b, "techledger_storage_compaction_pending_bytes",
+          "Bytes RocksDB estimates its compactions still have to rewrite, over every column family.",
+          st.storage_compaction_pending_bytes);
+
     counter(b, "techledger_http_submissions_total", "POST /v1/events bodies accepted for processing.",
             ld(&m->submissions));
     counter(b, "techledger_http_envelopes_total", "Envelopes in accepted submissions.", ld(&m->envelopes));

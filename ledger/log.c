@@ -2465,4 +2465,17 @@ void tl_ledger_get_stats(tl_ledger *l, tl_ledger_stats *out)
     pthread_mutex_lock(&l->mu);
     out->queue_depth = l->queue_len;
     pthread_mutex_unlock(&l->mu);
+    uint64_t v = 0;
+    if (rocksdb_property_int(l->db, "rocksdb.num-running-flushes", &v) == 0)
+        out->storage_flushes_running = v;
+    if (rocksdb_property_int(l->db, "rocksdb.num-running-compactions", &v) == 0)
+        out->storage_compactions_running = v;
+    for (int i = 0; i < CF_COUNT; i++) {
+        if (rocksdb_property_int_cf(l->db, l->cf[i], "rocksdb.mem-table-flush-pending", &v) == 0)
+            out->storage_flushes_pending += v;
+        if (rocksdb_property_int_cf(l->db, l->cf[i], "rocksdb.compaction-pending", &v) == 0)
+            out->storage_compactions_pending += v;
+        if (rocksdb_property_int_cf(l->db, l->cf[i], "rocksdb.estimate-pending-compaction-bytes", &v) == 0)
+            out->storage_compaction_pending_bytes += v;
+    }
 }

@@ -188,6 +188,16 @@ typedef struct tl_ledger_stats {
     double fsync_seconds_sum;
     uint64_t batch_events_sum; /* events per commit, summed (mean = sum / commits) */
     double writer_cpu_seconds; /* CPU time of the sequencer thread: its cost per event */
+    /* RocksDB's background work, read from its properties when the stats are taken: flushes
+     * (full memtables written to table files) and compactions (table files merged) running
+     * now, memtables waiting for a flush, column families with a compaction due, and the bytes
+     * compaction still has to rewrite (an estimate, over every column family). Appends compete
+     * with this work for the CPU. */
+    uint64_t storage_flushes_running;
+    uint64_t storage_compactions_running;
+    uint64_t storage_flushes_pending;
+    uint64_t storage_compactions_pending;
+    uint64_t storage_compaction_pending_bytes;
 } tl_ledger_stats;
 
 void tl_ledger_get_stats(tl_ledger *l, tl_ledger_stats *out);

@@ -771,6 +771,21 @@ static void test_health_metrics_dashboard(void **state)
     assert_non_null(strstr(r.body, "techledger_http_requests_total{route=\"events.submit\",status=\"201\"}"));
     assert_non_null(strstr(r.body, "techledger_http_request_duration_seconds_bucket{route=\"healthz\""));
     assert_non_null(strstr(r.body, "techledger_projection_lag_records{projection="));
+    /* RocksDB's background work: at most max_background_jobs (2) flushes or compactions run. */
+    static const char *const storage[] = {"\ntechledger_storage_flushes_running ",
+                                          "\ntechledger_storage_compactions_running ",
+                                          "\ntechledger_storage_flushes_pending ",
+                                          "\ntechledger_storage_compactions_pending ",
+                                          "\ntechledger_storage_compaction_pending_bytes "};
+    for (size_t i = 0; i < sizeof storage / sizeof *storage; i++) {
+        const char *at = strstr(r.body, storage[i]);
+        assert_non_null(at);
+        char *end;
+        unsigned long long v = strtoull(at + strlen(storage[i]), &end, 10);
+        assert_true(end > at + strlen(storage[i]));
+        if (i < 2)
+            assert_true(v <= 2);
+    }
     th_resp_free(&r);
     th_get(S.port, "/", &r);
     assert_int_equal(r.status, 200);
