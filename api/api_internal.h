@@ -64,7 +64,12 @@ typedef struct api_metrics {
     _Atomic uint64_t envelopes_rejected;
     _Atomic uint64_t busy;              /* submissions refused with server.busy */
     _Atomic uint64_t access_log_errors;
+    /* Where submissions spend their time (ingest.c): summed over answered submissions. */
+    _Atomic uint64_t ingest_stage_ns[3]; /* API_STAGE_PREPARE, _DURABLE, _REPLY */
+    _Atomic uint64_t ingest_timed;       /* submissions counted in ingest_stage_ns */
 } api_metrics;
+
+enum { API_STAGE_PREPARE, API_STAGE_DURABLE, API_STAGE_REPLY };
 
 void api_metrics_observe(api_metrics *m, int route, int status, uint64_t elapsed_ns);
 

@@ -83,6 +83,9 @@ struct ingest_job {
      * others are malloc'd by their worker); freed with the job, after every callback. */
     tl_mp_node **chunk_nodes;
     _Atomic size_t pending;
+    /* Stage boundaries (api_now_ns) for the ingest_stage metrics: every envelope queued to the
+     * sequencer (or answered without it), and every envelope answered. */
+    uint64_t queued_ns, answered_ns;
 };
 
 static const tl_error oom_error = {.code = TL_ENOMEM, .rule = "memory", .path = "", .msg = "out of memory"};
@@ -98,6 +101,7 @@ static void slot_reject(ingest_slot *slot, const tl_error *e)
 
 static void job_complete(ingest_job *job)
 {
+    job->answered_ns = api_now_ns();
     tl_loop *lp = job->rq.loop;
     pthread_mutex_lock(&lp->mu);
     bool was_empty = lp->done_head == NULL;
@@ -221,8 +225,10 @@ static void submit_ready(ingest_job *job)
         finished = job->submit_next == job->nchunks;
     }
     pthread_mutex_unlock(&job->mu);
-    if (finished)
-        pending_done(job); /* the guard */
+    if (finished) {
+        job->queued_ns = api_now_ns(); /* before the guard goes: the job cannot complete sooner */
+        pending_done(job);             /* the guard */
+    }
 }
 
 static void *worker_main(void *arg)
@@ -533,6 +539,18 @@ static void ingest_reply(ingest_job *job)
     atomic_fetch_add_explicit(&s->metrics.envelopes_rejected, job->n - created - dup, memory_order_relaxed);
     job->rq.created = created;
     api_send(&job->rq, &rep);
+    uint64_t sent_ns = api_now_ns();
+    /* Every job passes the end of submit_ready before its last answer: the stages are in order. */
+    if (job->rq.t0_ns <= job->queued_ns && job->queued_ns <= job->answered_ns && job->answered_ns <= sent_ns) {
+        api_metrics *m = &s->metrics;
+        atomic_fetch_add_explicit(&m->ingest_stage_ns[API_STAGE_PREPARE], job->queued_ns - job->rq.t0_ns,
+                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&m->ingest_stage_ns[API_STAGE_DURABLE], job->answered_ns - job->queued_ns,
+                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&m->ingest_stage_ns[API_STAGE_REPLY], sent_ns - job->answered_ns,
+                                  memory_order_relaxed);
+        atomic_fetch_add_explicit(&m->ingest_timed, 1, memory_order_relaxed);
+    }
     atomic_fetch_sub(&s->inflight_bytes, job->body_len);
     job->rq.loop->pending--;
     job_free(job);

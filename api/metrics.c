@@ -121,6 +121,22 @@ void api_metrics_render(tl_server *s, struct evbuffer *b)
                         "techledger_http_envelope_results_total{result=\"duplicate\"} %" PRIu64 "\n"
                         "techledger_http_envelope_results_total{result=\"rejected\"} %" PRIu64 "\n",
                         ld(&m->envelopes_created), ld(&m->envelopes_duplicate), ld(&m->envelopes_rejected));
+    evbuffer_add_printf(b,
+                        "# HELP techledger_ingest_stage_seconds_total Time answered submissions spent in each stage, "
+                        "summed: prepare (from the parsed request until every envelope is queued to the sequencer: "
+                        "decoding, schema, signature, waiting for a worker), durable (until the group commit's "
+                        "synced write has answered every envelope), reply (until the reply is handed to the "
+                        "connection: waiting for the event loop). Divide by "
+                        "techledger_ingest_submissions_timed_total for the mean.\n"
+                        "# TYPE techledger_ingest_stage_seconds_total counter\n"
+                        "techledger_ingest_stage_seconds_total{stage=\"prepare\"} %.6f\n"
+                        "techledger_ingest_stage_seconds_total{stage=\"durable\"} %.6f\n"
+                        "techledger_ingest_stage_seconds_total{stage=\"reply\"} %.6f\n",
+                        (double)ld(&m->ingest_stage_ns[API_STAGE_PREPARE]) / 1e9,
+                        (double)ld(&m->ingest_stage_ns[API_STAGE_DURABLE]) / 1e9,
+                        (double)ld(&m->ingest_stage_ns[API_STAGE_REPLY]) / 1e9);
+    counter(b, "techledger_ingest_submissions_timed_total", "Answered submissions counted in the stage times.",
+            ld(&m->ingest_timed));
     counter(b, "techledger_http_busy_total", "Submissions refused with server.busy.", ld(&m->busy));
     counter(b, "techledger_access_log_errors_total", "Access log lines that could not be written.",
             ld(&m->access_log_errors));

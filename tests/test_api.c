@@ -771,6 +771,23 @@ static void test_health_metrics_dashboard(void **state)
     assert_non_null(strstr(r.body, "techledger_http_requests_total{route=\"events.submit\",status=\"201\"}"));
     assert_non_null(strstr(r.body, "techledger_http_request_duration_seconds_bucket{route=\"healthz\""));
     assert_non_null(strstr(r.body, "techledger_projection_lag_records{projection="));
+    /* Every submission answered so far was timed through its stages; preparing one (a signature
+     * check) and making it durable (an fsync) take measurable time. */
+    const char *timed = strstr(r.body, "\ntechledger_ingest_submissions_timed_total ");
+    assert_non_null(timed);
+    assert_true(strtoull(timed + strlen("\ntechledger_ingest_submissions_timed_total "), NULL, 10) > 0);
+    static const char *const stages[] = {"techledger_ingest_stage_seconds_total{stage=\"prepare\"} ",
+                                         "techledger_ingest_stage_seconds_total{stage=\"durable\"} ",
+                                         "techledger_ingest_stage_seconds_total{stage=\"reply\"} "};
+    for (size_t i = 0; i < sizeof stages / sizeof *stages; i++) {
+        const char *at = strstr(r.body, stages[i]);
+        assert_non_null(at);
+        double v = strtod(at + strlen(stages[i]), NULL);
+        if (i < 2)
+            assert_true(v > 0);
+        else
+            assert_true(v >= 0);
+    }
     /* RocksDB's background work: at most max_background_jobs (2) flushes or compactions run. */
     static const char *const storage[] = {"\ntechledger_storage_flushes_running ",
                                           "\ntechledger_storage_compactions_running ",

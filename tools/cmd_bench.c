@@ -169,6 +169,7 @@ typedef struct ingest_figure {
     double fsync_mean_ms;
     double fsync_over_3ms, fsync_over_6ms; /* synced writes longer than 3.2 and 6.4 ms */
     double sequencer_cpu_s; /* the ledger's writer thread (from /metrics; 0 if the server does not say) */
+    double stage_ms[3];     /* server-side mean per request: prepare, durable, reply (from /metrics) */
     double settle_s;        /* waited before the run for the server's flushes and compactions */
     bool settled;           /* ... and they did finish (else the run started after SETTLE_MAX_S) */
     double tenth_per_s[10]; /* the rate over each tenth of the events: does it hold as the log grows? */
@@ -599,6 +600,13 @@ static int ingest_load(bench_ctx *c, server *s, bool bulk, size_t from, size_t t
                               metric(&m0, "techledger_fsync_seconds_bucket{le=\"0.0032\"}"));
     f->fsync_over_6ms = fn - (metric(&m1, "techledger_fsync_seconds_bucket{le=\"0.0064\"}") -
                               metric(&m0, "techledger_fsync_seconds_bucket{le=\"0.0064\"}"));
+    static const char *const stages[3] = {"techledger_ingest_stage_seconds_total{stage=\"prepare\"}",
+                                          "techledger_ingest_stage_seconds_total{stage=\"durable\"}",
+                                          "techledger_ingest_stage_seconds_total{stage=\"reply\"}"};
+    double timed = metric(&m1, "techledger_ingest_submissions_timed_total") -
+                   metric(&m0, "techledger_ingest_submissions_timed_total");
+    for (int k = 0; k < 3; k++)
+        f->stage_ms[k] = timed > 0 ? (metric(&m1, stages[k]) - metric(&m0, stages[k])) / timed * 1000.0 : 0;
     f->sequencer_cpu_s = metric(&m1, "techledger_sequencer_cpu_seconds_total") -
                          metric(&m0, "techledger_sequencer_cpu_seconds_total");
     tl_buf_free(&m0);
@@ -1590,6 +1598,17 @@ static void report_write(bench_ctx *c, report *r)
                       "the bulk run's backlog is not charged to this run; the flushes and compactions of its own "
                       "writes are).\n",
                    f->settle_s, f->settled ? "" : ", and started anyway: they had not finished");
+            if (f->stage_ms[0] + f->stage_ms[1] + f->stage_ms[2] > 0) {
+                double server_ms = f->stage_ms[0] + f->stage_ms[1] + f->stage_ms[2];
+                rp(r, "  Where a request's time went (the server's `techledger_ingest_stage_seconds_total`, mean per "
+                      "request): prepare %.2f ms (decode, schema, signature; for a batch, also waiting for a worker), durable %.2f ms (queued to the sequencer "
+                      "until its group commit's synced write), reply %.2f ms (waiting for the event loop to send it); "
+                      "the other %.2f ms of the client's mean latency (%.2f ms) the request spent before the server "
+                      "read it (waiting for an event loop busy with other requests) and on the wire.\n",
+                   f->stage_ms[0], f->stage_ms[1], f->stage_ms[2],
+                   f->latency_us.mean / 1000 > server_ms ? f->latency_us.mean / 1000 - server_ms : 0,
+                   f->latency_us.mean / 1000);
+            }
             if (f->sequencer_cpu_s > 0)
                 rp(r, "  The sequencer thread used %.1f CPU-s of it (%.1f us per event, %.0f%% of the wall time).\n",
                    f->sequencer_cpu_s, f->created ? f->sequencer_cpu_s * 1e6 / (double)f->created : 0,
