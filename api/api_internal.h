@@ -205,7 +205,7 @@ void api_send(api_req *rq, api_reply *rep);
 /* Metrics and access log for a request whose reply evhttp has already been given. */
 void api_finish(api_req *rq, int status, size_t bytes);
 
-/* Appends s as a JSON string (quotes included). */
+/* Appends s as a JSON string (quotes included); bytes that are not UTF-8 become U+FFFD. */
 void api_json_string(struct evbuffer *out, const char *s);
 
 /* ---------- queries and paths (query.c) ---------- */

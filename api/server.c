@@ -32,6 +32,8 @@
 
 #include "api_internal.h"
 
+#include <event2/http_struct.h> /* the request's HTTP version (no accessor in 2.1); after http.h */
+
 #define LISTEN_BACKLOG 1024
 #define ACCEPT_PAUSE_MS 100 /* after accept fails (out of descriptors), try again this much later */
 
@@ -63,6 +65,25 @@ const char *api_route_name(int route)
 
 /* ---------- JSON helpers ---------- */
 
+/* The length of the UTF-8 sequence at p (RFC 3629: no overlong form, no surrogate, nothing
+ * above U+10FFFF), or 0 when it is not one. Stops at a NUL, which is no continuation byte. */
+static size_t utf8_len(const unsigned char *p)
+{
+    static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000}; /* below: an overlong form */
+    if (p[0] < 0x80)
+        return 1;
+    if (p[0] < 0xC2 || p[0] > 0xF4)
+        return 0;
+    size_t n = p[0] >= 0xF0 ? 4 : p[0] >= 0xE0 ? 3 : 2;
+    uint32_t cp = p[0] & (0x7Fu >> n);
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = cp << 6 | (p[i] & 0x3Fu);
+    }
+    return cp < least[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF) ? 0 : n;
+}
+
 void api_json_string(struct evbuffer *out, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
@@ -85,8 +106,20 @@ void api_json_string(struct evbuffer *out, const char *s)
             buf[n++] = '0';
             buf[n++] = hex[c >> 4];
             buf[n++] = hex[c & 15];
-        } else {
+        } else if (c < 0x80) {
             buf[n++] = (char)c;
+        } else {
+            /* JSON text is UTF-8; a client's bytes (a path, a query, a message cut short by
+             * its buffer) need not be: what is not becomes U+FFFD. */
+            size_t k = utf8_len(p);
+            if (k == 0) {
+                memcpy(buf + n, "\\ufffd", 6);
+                n += 6;
+            } else {
+                memcpy(buf + n, p, k);
+                n += k;
+                p += k - 1;
+            }
         }
     }
     buf[n++] = '"';
@@ -293,6 +326,17 @@ static const char *loop_date(tl_loop *lp)
     return lp->date;
 }
 
+/* evhttp reads a connection while it answers, to notice a close, and takes a client's
+ * half-close (a shutdown after its last request, which HTTP allows) for one: it drops the
+ * request, or whatever part of the reply is not written yet (it writes 16 KiB at a time). So a
+ * connection is not read from the moment its request is complete until the reply is out: a
+ * client that has gone shows as a failed write, and evhttp reads again for the next request. */
+static void hold_reading(struct evhttp_connection *evcon)
+{
+    if (evcon != NULL)
+        bufferevent_disable(evhttp_connection_get_bufferevent(evcon), EV_READ);
+}
+
 void api_send(api_req *rq, api_reply *rep)
 {
     if (rep->body == NULL)
@@ -315,7 +359,19 @@ void api_send(api_req *rq, api_reply *rep)
     if (rep->close || atomic_load(&rq->loop->srv->stopping))
         evhttp_add_header(h, "Connection", "close");
     size_t bytes = evbuffer_get_length(rep->body);
+    /* A reply to HEAD is a GET's head without its body (RFC 9110 section 9.3.2). evhttp 2.1
+     * would send the body anyway, with no length, so the next reply on a kept-alive connection
+     * could not be told from it. */
+    if (evhttp_request_get_command(rq->req) == EVHTTP_REQ_HEAD) {
+        char cl[24];
+        snprintf(cl, sizeof cl, "%zu", bytes);
+        evhttp_add_header(h, "Content-Length", cl);
+        evbuffer_drain(rep->body, bytes);
+        bytes = 0;
+    }
+    struct evhttp_connection *evcon = evhttp_request_get_connection(rq->req);
     evhttp_send_reply(rq->req, rep->status, reason_for(rep->status), rep->body);
+    hold_reading(evcon); /* evhttp_send_reply has turned reading on again */
     evbuffer_free(rep->body);
     rep->body = NULL;
     api_finish(rq, rep->status, bytes);
@@ -520,6 +576,17 @@ static void on_request(struct evhttp_request *req, void *arg)
     api_req rq = {.loop = lp, .req = req, .route = ROUTE_UNKNOWN, .t0_ns = api_now_ns(),
                   .method = method_name(evhttp_request_get_command(req)), .access = TL_ACCESS_PUBLIC};
     api_reply rep = {0};
+    hold_reading(evhttp_request_get_connection(req)); /* until the reply is out */
+    /* evhttp takes any "HTTP/%d.%d" with a major of at most 1 (HTTP/0.3, HTTP/1.-2) and
+     * answers in the same version, without a Content-Length for a major other than 1. A later
+     * 1.x is served as HTTP/1.1 (RFC 9110 section 2.5); the rest is refused below, in HTTP/1.0. */
+    bool bad_version = req->major != 1 || req->minor < 0;
+    if (bad_version) {
+        req->major = 1;
+        req->minor = 0;
+    } else if (req->minor > 1) {
+        req->minor = 1;
+    }
     const char *uri = evhttp_request_get_uri(req);
     copy_truncated(rq.uri, sizeof rq.uri, uri ? uri : "");
 
@@ -536,6 +603,12 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (atomic_load(&s->stopping)) {
         rep.close = true;
         api_reply_error(&rep, 503, "server.stopping", "", "the server is shutting down");
+        api_send(&rq, &rep);
+        return;
+    }
+    if (bad_version) {
+        rep.close = true;
+        api_reply_error(&rep, 400, "request.version", "version", "expected HTTP/1.0 or HTTP/1.1");
         api_send(&rq, &rep);
         return;
     }

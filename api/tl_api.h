@@ -19,13 +19,15 @@
  * Every request ends in exactly one reply. Errors are JSON {"error": "<stable rule>",
  * "message": "...", "path": "..."}; the rule names are those of tl_error (tl_schema.h,
  * tl_mp.h, ...) plus the API's own: route.not_found, route.method, request.too_large,
- * request.uri_too_long, request.content_type, request.empty, query.unknown, query.duplicate,
- * query.invalid, query.encoding, query.required, path.invalid, auth.scheme,
- * auth.invalid_token, record.not_found, stream.not_found, server.busy, server.stopping,
- * server.connections, views.unavailable. Only what evhttp refuses before our code sees the
+ * request.uri_too_long, request.content_type, request.empty, request.version (not HTTP/1.0
+ * or 1.1; a later 1.x is served as 1.1), query.unknown, query.duplicate, query.invalid,
+ * query.encoding, query.required, path.invalid, auth.scheme, auth.invalid_token,
+ * record.not_found, stream.not_found, server.busy, server.stopping, server.connections,
+ * views.unavailable. Only what evhttp refuses before our code sees the
  * request (a malformed request line, headers beyond TL_API_HEADERS_BYTES_MAX, a body beyond
- * TL_API_BODY_BACKSTOP_BYTES) gets evhttp's own plain error page: libevent 2.1 has no hook
- * for those.
+ * TL_API_BODY_BACKSTOP_BYTES, a method it does not know: 501, as RFC 9110 section 9.1 asks)
+ * gets evhttp's own plain error page (Content-Type text/html, in the request's HTTP version):
+ * libevent 2.1 has no hook for those.
  *
  * Connections: the cap counts connections from their first request to their close (evhttp
  * 2.1 does not report a connection before it sends a request); connections that never send

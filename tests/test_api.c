@@ -3,10 +3,14 @@
  * access levels, concurrency and batches that span several worker chunks. */
 #include "http_client.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "api_internal.h" /* the loops' connection counts, for test_loops_share_connections */
@@ -543,6 +547,115 @@ static void test_body_beyond_backstop(void **state)
     assert_int_equal(tl_ledger_size(S.t.l), before);
 }
 
+/* Found by fuzz_http (fuzz/fuzz.h lists the seeds that guard them too). */
+static void test_http_versions(void **state)
+{
+    (void)state;
+    /* evhttp answered in whatever version the request line claimed ("HTTP/0.1 200 OK", with
+     * a body no client of it could delimit); now a later 1.x is served as 1.1 and anything
+     * else is refused in HTTP/1.0 */
+    int status;
+    static const char later[] = "GET /healthz HTTP/1.7\r\nConnection: close\r\n\r\n";
+    char *out = th_raw(S.port, later, sizeof later - 1, 5000, &status);
+    assert_int_equal(strncmp(out, "HTTP/1.1 200 ", 13), 0);
+    free(out);
+    static const char *const bad[] = {"GET /healthz HTTP/0.1\r\n\r\n", "GET /healthz HTTP/1.-1\r\n\r\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        out = th_raw(S.port, bad[i], strlen(bad[i]), 5000, &status);
+        if (strncmp(out, "HTTP/1.0 400 ", 13) != 0 || strstr(out, "\"error\":\"request.version\"") == NULL)
+            fail_msg("%s: %s", bad[i], out);
+        free(out);
+    }
+}
+
+static void test_head_has_no_body(void **state)
+{
+    (void)state;
+    /* evhttp sent a GET's body after a reply to HEAD, without a length: the second reply on
+     * the connection could not be found */
+    static const char req[] = "HEAD /healthz HTTP/1.1\r\n\r\nGET /v1/nope HTTP/1.1\r\nConnection: close\r\n\r\n";
+    int status;
+    char *out = th_raw(S.port, req, sizeof req - 1, 5000, &status);
+    assert_int_equal(status, 200);
+    char *end = strstr(out, "\r\n\r\n");
+    assert_non_null(end);
+    assert_non_null(strstr(out, "Content-Length: ")); /* what a GET would carry */
+    if (strncmp(end + 4, "HTTP/1.1 404 ", 13) != 0)
+        fail_msg("the reply to HEAD is not followed by the next reply: %s", out);
+    free(out);
+}
+
+/* Sends req, half-closes (shutdown SHUT_WR), and returns everything read until the server
+ * closes (at most 5 s); *len is its length. */
+static char *half_closed(const char *req, size_t *len)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(S.port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+    assert_int_equal(shutdown(fd, SHUT_WR), 0);
+    size_t cap = 1 << 20, got = 0;
+    char *out = malloc(cap + 1);
+    assert_non_null(out);
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    while (got < cap && poll(&pfd, 1, 5000) == 1) {
+        ssize_t n = recv(fd, out + got, cap - got, 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    out[got] = '\0';
+    *len = got;
+    return out;
+}
+
+static void test_half_close_keeps_replies(void **state)
+{
+    (void)state;
+    /* evhttp took a client's half-close after its request for a close, and dropped what it
+     * had not written yet: every reply beyond 16 KiB came cut, and a deferred one (a view
+     * rendered off the loop) not at all */
+    const tl_web_asset *big = &tl_web_assets[0];
+    for (size_t i = 1; i < tl_web_assets_count; i++)
+        if (tl_web_assets[i].len > big->len)
+            big = &tl_web_assets[i];
+    assert_true(big->len > 16384);
+    char req[256];
+    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", big->path);
+    size_t len;
+    char *out = half_closed(req, &len);
+    char *body = strstr(out, "\r\n\r\n");
+    assert_non_null(body);
+    body += 4;
+    assert_int_equal(len - (size_t)(body - out), big->len);
+    assert_memory_equal(body, big->data, big->len);
+    free(out);
+    out = half_closed("GET /v1/views/turnover?by=seller_kind,field&year=2019 HTTP/1.1\r\nHost: x\r\n\r\n", &len);
+    if (strncmp(out, "HTTP/1.1 200 ", 13) != 0)
+        fail_msg("a half-closed view request got: %s", out);
+    free(out);
+}
+
+static void test_error_json_is_utf8(void **state)
+{
+    (void)state;
+    /* the path a 404 names came back byte for byte, and "/v1/\xe8" is no UTF-8, so the
+     * body was no JSON; now such bytes become U+FFFD, and UTF-8 is kept */
+    th_resp r;
+    th_get(S.port, "/v1/\xe8nope\xf0\x9f", &r); /* th_get fails on a body that is not JSON */
+    th_assert_error(&r, 404, "route.not_found", "path");
+    const char *msg = json_string_value(json_object_get(r.json, "message"));
+    assert_non_null(strstr(msg, "/v1/\xef\xbf\xbdnope\xef\xbf\xbd"));
+    th_resp_free(&r);
+    th_get(S.port, "/v1/%E5%90%88%E5%90%8C", &r);
+    th_assert_error(&r, 404, "route.not_found", "path");
+    assert_non_null(strstr(json_string_value(json_object_get(r.json, "message")), "/v1/合同"));
+    th_resp_free(&r);
+}
+
 static void test_bad_reads(void **state)
 {
     (void)state;
@@ -992,6 +1105,10 @@ int main(void)
         cmocka_unit_test(test_bodies_beyond_the_node_arena),
         cmocka_unit_test(test_bad_submissions),
         cmocka_unit_test(test_body_beyond_backstop),
+        cmocka_unit_test(test_http_versions),
+        cmocka_unit_test(test_head_has_no_body),
+        cmocka_unit_test(test_error_json_is_utf8),
+        cmocka_unit_test(test_half_close_keeps_replies),
         cmocka_unit_test(test_bad_reads),
         cmocka_unit_test(test_confidential_records),
         cmocka_unit_test(test_views),
