@@ -17,6 +17,16 @@
  * corpus are inputs that once found a bug; they stay, so the smoke test guards the fix:
  *   json/regress-no-data-leak  an event without "data" leaked the {} that tl_json_envelope
  *                              made for it (api/json_event.c; found by fuzz_json).
+ *   http/regress-http-version  evhttp answered in whatever version the request claimed
+ *                              ("HTTP/0.1 200 OK", no length); now 1.x is served as 1.1
+ *                              and the rest refused (api/server.c on_request).
+ *   http/regress-head-body     a reply to HEAD carried the GET's body, without a length, so
+ *                              the next reply on the connection was lost (api_send).
+ *   http/regress-utf8-path     a path that is not UTF-8 was echoed into the error's JSON,
+ *                              which then was no JSON (api_json_string).
+ *   http/get-app-js            (a seed, not a regress file) a client's half-close cut every
+ *                              reply beyond 16 KiB (api/server.c hold_reading).
+ * All found by fuzz_http; tests/test_api.c has a test for each.
  */
 #ifndef TL_FUZZ_H
 #define TL_FUZZ_H

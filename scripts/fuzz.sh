@@ -18,7 +18,7 @@ fi
 build=$1
 seconds=${2:-30}
 src=$(cd "$(dirname "$0")/.." && pwd)
-targets=${FUZZ_TARGETS:-"mp envelope record note json"}
+targets=${FUZZ_TARGETS:-"mp envelope record note json bundle http"}
 jobs=${FUZZ_JOBS:-1}
 case $seconds in ''|*[!0-9]*) echo "fuzz.sh: SECONDS must be a whole number, not '$seconds'" >&2; exit 2;; esac
 
@@ -44,7 +44,7 @@ for t in $targets; do
       -print_final_stats=1 -artifact_prefix="$art/$t-" "${extra[@]}" \
       "$work" "$src/fuzz/corpus/$t" >"$log" 2>&1
   rc=$?
-  grep -E '^#[0-9]+ +DONE|^stat::(number_of_executed_units|peak_rss_mb)' "$log" | tr '\n' ' '
+  grep -E '^#[0-9]+[[:space:]]+DONE|^stat::(number_of_executed_units|peak_rss_mb)' "$log" | tr '\n' ' '
   echo
   if [ "$rc" -ne 0 ]; then
     tail -n 60 "$log" >&2
