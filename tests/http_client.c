@@ -157,7 +157,8 @@ static uint64_t mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-char *th_raw(uint16_t port, const void *bytes, size_t len, int timeout_ms, int *status)
+static char *raw_exchange(uint16_t port, const void *bytes, size_t len, int timeout_ms, bool half_close,
+                          size_t *out_len)
 {
     int fd = connect_local(port);
     const uint8_t *p = bytes;
@@ -169,6 +170,8 @@ char *th_raw(uint16_t port, const void *bytes, size_t len, int timeout_ms, int *
         p += n;
         left -= (size_t)n;
     }
+    if (half_close)
+        shutdown(fd, SHUT_WR);
     size_t cap = 65536, got = 0;
     char *out = malloc(cap + 1);
     assert_non_null(out);
@@ -192,10 +195,22 @@ char *th_raw(uint16_t port, const void *bytes, size_t len, int timeout_ms, int *
     }
     close(fd);
     out[got] = '\0';
-    *status = 0;
+    *out_len = got;
+    return out;
+}
+
+char *th_raw(uint16_t port, const void *bytes, size_t len, int timeout_ms, int *status)
+{
+    size_t got;
+    char *out = raw_exchange(port, bytes, len, timeout_ms, false, &got);
     if (sscanf(out, "HTTP/1.%*d %d", status) != 1)
         *status = 0;
     return out;
+}
+
+char *th_raw_half_closed(uint16_t port, const void *bytes, size_t len, int timeout_ms, size_t *out_len)
+{
+    return raw_exchange(port, bytes, len, timeout_ms, true, out_len);
 }
 
 /* ---------- server-sent events ---------- */

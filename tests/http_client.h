@@ -63,6 +63,9 @@ void th_assert_error(const th_resp *r, int status, const char *rule, const char 
 /* Sends raw bytes and reads until the server closes or timeout_ms passes; returns the bytes read
  * (malloc'd, NUL-terminated) and fills *status from the first status line (0 when none). */
 char *th_raw(uint16_t port, const void *bytes, size_t len, int timeout_ms, int *status);
+/* The same, but half-closes the connection (shutdown SHUT_WR) once the bytes are sent, as a
+ * client may after its last request; *out_len is the length of what was read. */
+char *th_raw_half_closed(uint16_t port, const void *bytes, size_t len, int timeout_ms, size_t *out_len);
 
 /* Server-sent events: opens GET path (with optional extra header line), checks the 200 and
  * text/event-stream, and returns a reader. */

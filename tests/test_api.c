@@ -585,31 +585,10 @@ static void test_head_has_no_body(void **state)
     free(out);
 }
 
-/* Sends req, half-closes (shutdown SHUT_WR), and returns everything read until the server
- * closes (at most 5 s); *len is its length. */
+/* Sends req, half-closes, and returns everything read until the server closes (at most 5 s). */
 static char *half_closed(const char *req, size_t *len)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(S.port)};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
-    assert_int_equal(shutdown(fd, SHUT_WR), 0);
-    size_t cap = 1 << 20, got = 0;
-    char *out = malloc(cap + 1);
-    assert_non_null(out);
-    struct pollfd pfd = {.fd = fd, .events = POLLIN};
-    while (got < cap && poll(&pfd, 1, 5000) == 1) {
-        ssize_t n = recv(fd, out + got, cap - got, 0);
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    close(fd);
-    out[got] = '\0';
-    *len = got;
-    return out;
+    return th_raw_half_closed(S.port, req, strlen(req), 5000, len);
 }
 
 static void test_half_close_keeps_replies(void **state)
