@@ -7,7 +7,10 @@
  *                   on each (canonical decode, schema, Ed25519: the CPU-heavy part), so one
  *                   large batch keeps every core busy; prepared chunks are queued to the
  *                   sequencer strictly in batch order (a batch may register a contract and
- *                   amend it), by whichever worker completes the next chunk in line
+ *                   amend it), by whichever worker completes the next chunk in line; a
+ *                   pooled job's events are announced to the sequencer (tl_ledger_expect)
+ *                   when it is queued and taken back chunk by chunk, so that its group
+ *                   commits fill up instead of writing each chunk on its own
  *   writer thread   the ledger's callback records each result once it is durable; the last
  *                   one hands the job to its loop (mutex-protected list + event_active)
  *   loop thread     builds the reply (201/200/4xx, or 200 {"results": [...]}) and sends it
@@ -218,8 +221,10 @@ static void submit_ready(ingest_job *job)
                 pending_done(job);
             }
         }
-        if (!job->on_loop)
+        if (!job->on_loop) {
+            tl_ledger_expect(s->l, -(long)(to - from)); /* announced when the job was pooled */
             free(evs); /* the inline chunk's are on the loop's stack */
+        }
         job->chunk_events[c] = NULL;
         job->submit_next++;
         finished = job->submit_next == job->nchunks;
@@ -415,6 +420,8 @@ void api_ingest_start(api_req *rq, api_reply *rep)
         submit_ready(job);
         return;
     }
+    /* The sequencer lets its group commits fill while the job's chunks are verified. */
+    tl_ledger_expect(s->l, (long)job->n);
     pthread_mutex_lock(&s->pool_mu);
     if (s->pool_tail)
         s->pool_tail->next = job;

@@ -57,6 +57,15 @@
  * the error, and the next batch starts from the last durable state. Concurrent submitters
  * share one fsync per batch instead of queueing behind each other's.
  *
+ * LINGER. A group commit costs ~190 us of the writer's CPU whatever its size (the synced
+ * write's kernel work, the batched lookups, the wake-ups), so small groups are dear. When a
+ * producer has announced events that are still being verified (tl_ledger_expect: a large batch
+ * on the API's worker pool), the writer waits up to TL_COMMIT_LINGER_US for the group to reach
+ * TL_COMMIT_FILL_EVENTS instead of writing each verified chunk on its own. It was measured
+ * with `techledger bench --events 1000000 --only ingest`: groups of ~108 events became ~325, and
+ * the server's CPU per bulk event fell from 57.4-59.2 to 56.9-57.3 us. With nothing announced
+ * (single submissions) the writer never waits.
+ *
  * The size of the log is not stored separately: it is one past the last key of `records`.
  *
  * OPENING. RocksDB forgives a MANIFEST that ends in a torn record (a crash while it was being
@@ -152,6 +161,7 @@ struct tl_ledger {
     void *clock_ctx;
     uint32_t cp_every_records;
     uint32_t cp_every_ms;
+    uint32_t commit_linger_us; /* see tl_ledger_expect */
     unsigned stored_level_min; /* the ledger's L: its merkle family holds levels >= L */
 
     rocksdb_t *db;
@@ -177,6 +187,8 @@ struct tl_ledger {
     pthread_cond_t work; /* signalled when items arrive or on stop */
     item *head, *tail;
     size_t queue_len;
+    long expected;  /* events producers announced (tl_ledger_expect) */
+    bool lingering; /* the writer waits for a group commit to fill */
     bool stopping;
 
     /* Owned by the writer thread. */
@@ -1206,6 +1218,7 @@ static tl_ledger *alloc_ledger(const char *dir, const tl_ledger_options *opt)
     l->cp_every_records = opt && opt->checkpoint_every_records ? opt->checkpoint_every_records
                                                                : TL_CHECKPOINT_EVERY_RECORDS;
     l->cp_every_ms = opt && opt->checkpoint_every_ms ? opt->checkpoint_every_ms : TL_CHECKPOINT_EVERY_MS;
+    l->commit_linger_us = opt && opt->commit_linger_us ? opt->commit_linger_us : TL_COMMIT_LINGER_US;
     pthread_mutex_init(&l->mu, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -1458,7 +1471,9 @@ int tl_ledger_submit(tl_ledger *l, tl_event *ev, tl_append_cb cb, void *ctx, tl_
             l->head = it;
         l->tail = it;
         l->queue_len++;
-        pthread_cond_signal(&l->work);
+        /* A lingering writer is woken only when its group is full: not once per event. */
+        if (!l->lingering || l->queue_len >= TL_COMMIT_FILL_EVENTS)
+            pthread_cond_signal(&l->work);
     }
     pthread_mutex_unlock(&l->mu);
     if (rc != 0)
@@ -1466,6 +1481,15 @@ int tl_ledger_submit(tl_ledger *l, tl_event *ev, tl_append_cb cb, void *ctx, tl_
     else
         memset(ev, 0, sizeof *ev);
     return rc;
+}
+
+void tl_ledger_expect(tl_ledger *l, long delta)
+{
+    pthread_mutex_lock(&l->mu);
+    l->expected += delta;
+    if (l->expected <= 0 && l->lingering)
+        pthread_cond_signal(&l->work);
+    pthread_mutex_unlock(&l->mu);
 }
 
 typedef struct waiter {
@@ -2048,6 +2072,22 @@ static void *writer_main(void *arg)
         if (l->head == NULL && l->stopping) {
             pthread_mutex_unlock(&l->mu);
             break;
+        }
+        /* Events announced and not yet queued: let the group fill (tl_ledger_expect). */
+        if (l->expected > 0 && l->queue_len < TL_COMMIT_FILL_EVENTS && !l->stopping) {
+            struct timespec until;
+            clock_gettime(CLOCK_MONOTONIC, &until);
+            until.tv_sec += l->commit_linger_us / 1000000u;
+            until.tv_nsec += (long)(l->commit_linger_us % 1000000u) * 1000L;
+            if (until.tv_nsec >= 1000000000L) {
+                until.tv_sec++;
+                until.tv_nsec -= 1000000000L;
+            }
+            l->lingering = true;
+            while (l->expected > 0 && l->queue_len < TL_COMMIT_FILL_EVENTS && !l->stopping)
+                if (pthread_cond_timedwait(&l->work, &l->mu, &until) == ETIMEDOUT)
+                    break;
+            l->lingering = false;
         }
         /* Take up to TL_COMMIT_EVENTS_MAX items off the queue. */
         item *first = l->head, *last = first;

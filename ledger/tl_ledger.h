@@ -25,6 +25,8 @@
 
 #define TL_QUEUE_EVENTS_MAX 65536u        /* events waiting for the sequencer */
 #define TL_COMMIT_EVENTS_MAX 8192u        /* events in one group commit */
+#define TL_COMMIT_FILL_EVENTS 512u        /* a lingering group commit waits for this many */
+#define TL_COMMIT_LINGER_US 3000u         /* or at most this long (tl_ledger_expect) */
 #define TL_CHECKPOINT_EVERY_RECORDS 1000u /* FORMAT.md section 7 */
 #define TL_CHECKPOINT_EVERY_MS 1000u
 #define TL_LISTENERS_MAX 16u
@@ -51,6 +53,7 @@ typedef struct tl_ledger_options {
     uint32_t checkpoint_every_ms;      /* 0 = TL_CHECKPOINT_EVERY_MS */
     size_t block_cache_bytes;          /* 0 = a default sized for RSS <= 256 MiB */
     size_t merkle_cache_bytes;         /* upper Merkle levels kept for proofs; 0 = 16 MiB */
+    uint32_t commit_linger_us;         /* 0 = TL_COMMIT_LINGER_US (see tl_ledger_expect) */
 } tl_ledger_options;
 
 /* Creates DIR (which must not hold a ledger), the ledger's own checkpoint key inside it, and
@@ -103,6 +106,15 @@ typedef void (*tl_append_cb)(void *ctx, const tl_append_result *res);
  * called and the event stays with the caller (to retry or free). */
 int tl_ledger_submit(tl_ledger *l, tl_event *ev, tl_append_cb cb, void *ctx, tl_error *err)
     __attribute__((warn_unused_result));
+
+/* Announces events a producer will submit shortly (delta > 0) or no longer will (delta < 0:
+ * they were submitted or dropped; every announced event must be taken back exactly once).
+ * While announced events are on their way, the writer lets a group commit fill up to
+ * TL_COMMIT_FILL_EVENTS events for at most TL_COMMIT_LINGER_US before writing it: a large
+ * batch verified chunk by chunk then shares a few synced writes instead of one per chunk.
+ * A writer that knows of no coming events commits at once; an event queued while others are
+ * announced waits with them, at most TL_COMMIT_LINGER_US. */
+void tl_ledger_expect(tl_ledger *l, long delta);
 
 /* Convenience for tools and tests: prepare + submit + wait for durability. Returns 0 when the
  * event was created or was a duplicate, else the rejection code; *res is filled either way. */

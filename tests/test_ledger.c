@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <rocksdb/c.h>
 
@@ -608,6 +609,102 @@ static void test_concurrent_group_commit(void **state)
     tl_test_ledger_destroy(&t);
 }
 
+/* Announced events (tl_ledger_expect) share a group commit: the writer waits for them while
+ * the group is not full, and only for them. The linger is set to a minute, so a writer that
+ * waited when it should not, or was not woken when the announcement was taken back, keeps
+ * the events unanswered far past the ten seconds each wait below allows. */
+typedef struct answers {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int answered, created;
+} answers;
+
+static void count_answer(void *ctx, const tl_append_result *res)
+{
+    answers *a = ctx;
+    pthread_mutex_lock(&a->mu);
+    a->answered++;
+    a->created += res->status == TL_APPEND_CREATED;
+    pthread_cond_signal(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+}
+
+/* True when n answers arrived within 10 s. */
+static bool answers_within(answers *a, int n)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&a->mu);
+    while (a->answered < n && pthread_cond_timedwait(&a->cv, &a->mu, &until) == 0) {
+    }
+    bool ok = a->answered >= n;
+    pthread_mutex_unlock(&a->mu);
+    return ok;
+}
+
+static void submit_registrations(tl_test_ledger *t, int from, int n, answers *a)
+{
+    for (int i = from; i < from + n; i++) {
+        char reg[32], json[2048];
+        snprintf(reg, sizeof reg, "2023%012d", i);
+        tl_test_contract_json(json, sizeof json, reg, 100, 50, "2023-03-01");
+        tl_buf env;
+        tl_test_envelope(&env, &t->registry, json);
+        tl_event ev;
+        tl_error err;
+        assert_int_equal(tl_event_prepare(&ev, env.data, env.len, &err), 0);
+        tl_buf_free(&env);
+        assert_int_equal(tl_ledger_submit(t->l, &ev, count_answer, a, &err), 0);
+    }
+}
+
+static void test_announced_events_share_a_commit(void **state)
+{
+    (void)state;
+    tl_test_ledger t;
+    tl_test_ledger_create(&t, "linger");
+    tl_ledger_close(t.l);
+    tl_ledger_options opt = {.mode = TL_OPEN_WRITE, .commit_linger_us = 60u * 1000000u};
+    tl_error err;
+    assert_int_equal(tl_ledger_open(&t.l, t.dir, &opt, &err), 0);
+    answers a = {.answered = 0};
+    pthread_mutex_init(&a.mu, NULL);
+    pthread_cond_init(&a.cv, NULL);
+
+    /* Nothing announced: a lone event is written at once. */
+    tl_ledger_stats before, after;
+    tl_ledger_get_stats(t.l, &before);
+    submit_registrations(&t, 0, 1, &a);
+    assert_true(answers_within(&a, 1));
+
+    /* Twenty announced and submitted: one group, written when the announcement is taken back. */
+    tl_ledger_get_stats(t.l, &before);
+    tl_ledger_expect(t.l, 20);
+    submit_registrations(&t, 1, 20, &a);
+    tl_ledger_get_stats(t.l, &after);
+    assert_int_equal(after.commits, before.commits); /* still lingering */
+    tl_ledger_expect(t.l, -20);
+    assert_true(answers_within(&a, 21));
+    tl_ledger_get_stats(t.l, &after);
+    assert_int_equal(after.commits - before.commits, 1);
+    assert_int_equal(after.appended - before.appended, 20);
+
+    /* A full group does not wait for the rest of the announcement. */
+    tl_ledger_get_stats(t.l, &before);
+    tl_ledger_expect(t.l, TL_COMMIT_FILL_EVENTS + 100);
+    submit_registrations(&t, 21, TL_COMMIT_FILL_EVENTS, &a);
+    assert_true(answers_within(&a, 21 + TL_COMMIT_FILL_EVENTS));
+    tl_ledger_expect(t.l, -(long)(TL_COMMIT_FILL_EVENTS + 100));
+    tl_ledger_get_stats(t.l, &after);
+    assert_int_equal(after.appended - before.appended, TL_COMMIT_FILL_EVENTS);
+    assert_int_equal(a.created, 21 + TL_COMMIT_FILL_EVENTS);
+    assert_int_equal(tl_ledger_size(t.l), 4 + 21 + TL_COMMIT_FILL_EVENTS);
+    pthread_cond_destroy(&a.cv);
+    pthread_mutex_destroy(&a.mu);
+    tl_test_ledger_destroy(&t);
+}
+
 /* Events that depend on each other, from many submitters at once: a group commit often holds
  * an event together with the one it depends on, or lands right behind it. Each submitter
  * queues, for each of its contracts and without waiting, the registration, an amendment
@@ -906,6 +1003,7 @@ int main(void)
         cmocka_unit_test(test_signatures_and_keys),
         cmocka_unit_test(test_reopen_keeps_everything),
         cmocka_unit_test(test_concurrent_group_commit),
+        cmocka_unit_test(test_announced_events_share_a_commit),
         cmocka_unit_test(test_concurrent_dependent_events),
         cmocka_unit_test(test_submission_split),
         cmocka_unit_test(test_proofs_from_store),
