@@ -181,6 +181,56 @@ void api_reply_tl_error(api_reply *rep, const tl_error *e)
                     e->msg[0] ? e->msg : tl_strerror(e->code));
 }
 
+/* ---------- evhttp's own refusals ---------- */
+
+/* evhttp refuses some requests before on_request sees them: a request line or headers it
+ * cannot parse (400), headers or a body beyond its limits (413), a method it does not serve
+ * (501). libevent 2.1 answers those with evhttp_send_error, which writes an HTML page in
+ * whatever HTTP version the request claimed, and offers no hook to change that. So the
+ * server defines evhttp_send_error itself: an executable's definition of a function comes
+ * first in the dynamic linker's search, and libevent calls its own exported function through
+ * its PLT, so this one answers for libevent too (test_api sends each kind and checks the
+ * JSON). Like libevent's page, the reply closes the connection: what follows the refused
+ * request on it cannot be trusted to start where a request starts. */
+void evhttp_send_error(struct evhttp_request *req, int error, const char *reason)
+{
+    const char *rule = "request.malformed";
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "the request line or the headers are not valid HTTP/1.1, or the headers are longer than %u bytes",
+             TL_API_HEADERS_BYTES_MAX);
+    if (error == HTTP_ENTITYTOOLARGE) {
+        rule = "request.too_large";
+        snprintf(msg, sizeof msg, "the headers (at most %u bytes) or the body (at most %zu bytes) are too large",
+                 TL_API_HEADERS_BYTES_MAX, TL_API_BODY_BYTES_MAX);
+    } else if (error == HTTP_NOTIMPLEMENTED) {
+        rule = "request.method";
+        snprintf(msg, sizeof msg, "the method is not one this server implements");
+    } else if (error < 400 || error > 499) {
+        error = HTTP_BADREQUEST;
+    }
+    struct evbuffer *body = evbuffer_new();
+    if (body == NULL) { /* libevent's answer to this as well */
+        evhttp_connection_free(evhttp_request_get_connection(req));
+        return;
+    }
+    error_body(body, rule, "", msg);
+    struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
+    evhttp_clear_headers(headers);
+    evhttp_add_header(headers, "Content-Type", "application/json");
+    evhttp_add_header(headers, "Connection", "close");
+    char length[24]; /* evhttp leaves it out of an HTTP/1.0 reply that closes */
+    snprintf(length, sizeof length, "%zu", evbuffer_get_length(body));
+    evhttp_add_header(headers, "Content-Length", length);
+    if (req->major != 1 || req->minor != 0) { /* HTTP/1.0 stays; anything else gets 1.1 */
+        req->major = 1;
+        req->minor = 1;
+    }
+    (void)reason; /* libevent passes none; the status's standard phrase is used */
+    evhttp_send_reply(req, error, NULL, body);
+    evbuffer_free(body);
+}
+
 /* ---------- access log ---------- */
 
 static void access_log(api_req *rq, int status, size_t bytes, uint64_t elapsed_ns)

@@ -23,11 +23,12 @@
  * or 1.1; a later 1.x is served as 1.1), query.unknown, query.duplicate, query.invalid,
  * query.encoding, query.required, path.invalid, auth.scheme, auth.invalid_token,
  * record.not_found, stream.not_found, server.busy, server.stopping, server.connections,
- * views.unavailable. Only what evhttp refuses before our code sees the
- * request (a malformed request line, headers beyond TL_API_HEADERS_BYTES_MAX, a body beyond
- * TL_API_BODY_BACKSTOP_BYTES, a method it does not know: 501, as RFC 9110 section 9.1 asks)
- * gets evhttp's own plain error page (Content-Type text/html, in the request's HTTP version):
- * libevent 2.1 has no hook for those.
+ * views.unavailable, and for what evhttp refuses before our handler sees the request:
+ * request.malformed (400: a request line or headers it cannot parse, or headers beyond
+ * TL_API_HEADERS_BYTES_MAX), request.too_large (413: a body beyond TL_API_BODY_BACKSTOP_BYTES)
+ * and request.method (501 for a method it does not know, as RFC 9110 section 9.1 asks). Those
+ * three close the connection; server.c replaces libevent's evhttp_send_error, whose HTML page
+ * libevent 2.1 offers no hook to change.
  *
  * Connections: the cap counts connections from their first request to their close (evhttp
  * 2.1 does not report a connection before it sends a request); connections that never send

@@ -19,12 +19,12 @@
  *   - the replies parse, in order: a status line "HTTP/1.1 NNN" or "HTTP/1.0 NNN", headers,
  *     and exactly Content-Length bytes of body (none for a reply to HEAD, a 1xx, 204 or 304;
  *     a reply without a length runs to the close);
- *   - no status is 5xx except 503 (untrusted bytes are the client's fault: a 4xx);
- *   - every application/json body is JSON, and an error reply's (status >= 400) is an object
- *     with a string "error";
- *   - evhttp's own plain pages, for what it refuses before our code sees the request
- *     (tl_api.h), are only told apart (Content-Type exactly text/html): a 4xx, or the 501
- *     RFC 9110 asks for a method it does not know, in whatever version the request claimed;
+ *   - every reply is in HTTP/1.1 or HTTP/1.0, even what evhttp refuses before our handler
+ *     sees the request (server.c answers those too, tl_api.h);
+ *   - no status is 5xx except 503, and the 501 RFC 9110 asks for a method the server does not
+ *     implement (untrusted bytes are the client's fault: a 4xx);
+ *   - every error reply (status >= 400) is application/json: an object with a string "error";
+ *     every application/json body is JSON;
  *   - the ledger grows by exactly the number of events the replies say were created (201, or
  *     a batch's "created"): nothing is appended behind a client's back, and no append that
  *     was answered is missing.
@@ -334,16 +334,12 @@ static int scan_replies(const char *buf, size_t len, bool eof, replies *out)
         size_t ctl = 0, cll = 0;
         const char *ct = header(p, head_end - 2, "Content-Type", &ctl);
         const char *cl = header(p, head_end - 2, "Content-Length", &cll);
-        if (ct != NULL && ctl == 9 && strncasecmp(ct, "text/html", 9) == 0) {
-            /* evhttp's own page (our HTML has a charset): in the request's version, whatever
-             * that was, and only for what evhttp refuses itself (tl_api.h). */
-            REPLY_CHECK((status >= 400 && status < 500) || status == 501,
-                        "evhttp's own page is a 4xx, or a 501 for a method it does not know");
-        } else {
-            REPLY_CHECK(sp - p == 8 && (memcmp(p, "HTTP/1.1", 8) == 0 || memcmp(p, "HTTP/1.0", 8) == 0),
-                        "a reply is in HTTP/1.1 or HTTP/1.0");
-            REPLY_CHECK(status < 500 || status == 503, "no 5xx but 503: bad input is the client's fault");
-        }
+        REPLY_CHECK(sp - p == 8 && (memcmp(p, "HTTP/1.1", 8) == 0 || memcmp(p, "HTTP/1.0", 8) == 0),
+                    "a reply is in HTTP/1.1 or HTTP/1.0");
+        REPLY_CHECK(status < 500 || status == 503 || status == 501,
+                    "no 5xx but 503 and 501 (an unknown method): bad input is the client's fault");
+        REPLY_CHECK(status < 400 || (ct != NULL && has_prefix_ci(ct, ctl, "application/json")),
+                    "an error reply is JSON");
         if (ct != NULL && has_prefix_ci(ct, ctl, "text/event-stream"))
             return SCAN_STREAM;
         size_t body = 0;

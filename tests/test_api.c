@@ -506,6 +506,19 @@ static void test_bad_submissions(void **state)
     assert_int_equal(tl_ledger_size(S.t.l), before);
 }
 
+/* A request evhttp refuses before the server's handler runs gets the API's JSON error all
+ * the same (server.c replaces evhttp_send_error): in HTTP/1.x, with its length, and closing
+ * the connection. */
+static void expect_refusal(const char *out, int status, int want_status, const char *rule)
+{
+    char want[64];
+    snprintf(want, sizeof want, "\"error\":\"%s\"", rule);
+    if (status != want_status || strncmp(out, "HTTP/1.", 7) != 0 || strstr(out, "Content-Type: application/json") == NULL ||
+        strstr(out, "Connection: close") == NULL || strstr(out, "Content-Length: ") == NULL ||
+        strstr(out, want) == NULL)
+        fail_msg("expected %d %s, got: %.400s", want_status, rule, out);
+}
+
 static void test_body_beyond_backstop(void **state)
 {
     (void)state;
@@ -523,12 +536,22 @@ static void test_body_beyond_backstop(void **state)
     memcpy(req, head, (size_t)n);
     int status;
     char *out = th_raw(S.port, req, (size_t)n + body, 5000, &status);
-    assert_int_equal(status, 413);
+    expect_refusal(out, status, 413, "request.too_large");
     free(out);
     free(req);
     /* garbage instead of HTTP */
     out = th_raw(S.port, "\x16\x03\x01garbage\r\n\r\n", 14, 3000, &status);
-    assert_true(status == 0 || (status >= 400 && status < 500));
+    expect_refusal(out, status, 400, "request.malformed");
+    free(out);
+    /* a request line evhttp cannot parse, in a version it would have echoed */
+    static const char bad_line[] = "GET  HTTP/0.9\r\n\r\n";
+    out = th_raw(S.port, bad_line, sizeof bad_line - 1, 3000, &status);
+    expect_refusal(out, status, 400, "request.malformed");
+    free(out);
+    /* a method evhttp does not know */
+    static const char method[] = "BREW /healthz HTTP/1.0\r\n\r\n";
+    out = th_raw(S.port, method, sizeof method - 1, 3000, &status);
+    expect_refusal(out, status, 501, "request.method");
     free(out);
     /* headers beyond the limit */
     size_t hl = TL_API_HEADERS_BYTES_MAX + 100;
@@ -537,7 +560,10 @@ static void test_body_beyond_backstop(void **state)
     memset(big + n, 'a', hl);
     memcpy(big + n + hl, "\r\n\r\n", 4);
     out = th_raw(S.port, big, (size_t)n + hl + 4, 3000, &status);
-    assert_true(status == 0 || status == 413 || status == 400);
+    if (status == 413) /* evhttp 2.1 says 400 when the limit falls inside a header line */
+        expect_refusal(out, status, 413, "request.too_large");
+    else
+        expect_refusal(out, status, 400, "request.malformed");
     free(out);
     free(big);
     th_resp r;
