@@ -453,12 +453,12 @@ static void configure(tl_ledger *l, const tl_ledger_options *opt)
      * buffer (16 MiB) of free space (tests/test_diskfull.c). */
     rocksdb_options_set_info_log_level(l->opts, 5 /* HEADER_LEVEL */);
     /* Flushes and compactions write at most BACKGROUND_WRITE_BYTES_PER_S. Unpaced, a compaction
-     * of the state family (random keys: each one rewrites the whole of level 1, ~100 MB at 1M
-     * records) took one of the two cores for ~0.7 s, and submissions on the loops sharing it
-     * waited: with 64 clients sending one event per request, p99 was 8.4-9.4 ms (8 runs), and
-     * 5.8-7.6 ms (4 runs) with the pace. Paced, a compaction also merges the level-0 files
-     * that arrive meanwhile in the same pass. Bulk ingest (~40 MB/s of flushes and compactions
-     * at 1M records) was not slowed (70-72% of the verify ceiling either way). */
+     * of the state family (random keys: each one rewrites the whole of level 1, ~50 MB at 1M
+     * records) took one of the two cores for most of a second, and submissions on the loops
+     * sharing it waited: with 64 clients sending one event per request, p99 was 8.4-9.4 ms (8
+     * runs), and 5.8-8.7 ms (7 runs, bench/README.md) with the pace. Bulk ingest (~40 MB/s of
+     * flushes and compactions at 1M records) was not slowed (70-72% of the verify ceiling
+     * either way); at 10M records it leaves a backlog that clears in seconds afterwards. */
     rocksdb_ratelimiter_t *pace = rocksdb_ratelimiter_create(BACKGROUND_WRITE_BYTES_PER_S, 20000 /* us refill */,
                                                              10 /* fairness */);
     rocksdb_options_set_ratelimiter(l->opts, pace);
