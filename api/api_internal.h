@@ -51,7 +51,7 @@ const char *api_route_name(int route);
 /* ---------- metrics ---------- */
 
 #define API_LATENCY_BUCKETS 13
-#define API_STATUS_SLOTS 18 /* the statuses we send, and one for any other */
+#define API_STATUS_SLOTS 19 /* the statuses we send, and one for any other */
 
 typedef struct api_metrics {
     _Atomic uint64_t count[ROUTE_COUNT][API_STATUS_SLOTS];
@@ -91,6 +91,7 @@ struct tl_loop {
     bool started;
     struct event_base *base;
     struct evhttp *http;
+    tl_loop *next_live; /* the process's loops with an evhttp (server.c, loop_of) */
     struct evconnlistener *lev;
     struct evhttp_bound_socket *bound;
     struct event *wake;      /* completions, new records, stop: activated from any thread */

@@ -18,7 +18,7 @@ static const double latency_le[API_LATENCY_BUCKETS - 1] = {0.0005, 0.001, 0.0025
                                                            0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
 /* The statuses the API sends; anything else counts in the last slot. */
 static const int statuses[API_STATUS_SLOTS - 1] = {200, 201, 400, 401, 403, 404, 405, 409, 413,
-                                                   414, 415, 422, 500, 503, 507, 304, 206};
+                                                   414, 415, 422, 500, 501, 503, 507, 304, 206};
 
 static size_t status_slot(int status)
 {

@@ -181,56 +181,6 @@ void api_reply_tl_error(api_reply *rep, const tl_error *e)
                     e->msg[0] ? e->msg : tl_strerror(e->code));
 }
 
-/* ---------- evhttp's own refusals ---------- */
-
-/* evhttp refuses some requests before on_request sees them: a request line or headers it
- * cannot parse (400), headers or a body beyond its limits (413), a method it does not serve
- * (501). libevent 2.1 answers those with evhttp_send_error, which writes an HTML page in
- * whatever HTTP version the request claimed, and offers no hook to change that. So the
- * server defines evhttp_send_error itself: an executable's definition of a function comes
- * first in the dynamic linker's search, and libevent calls its own exported function through
- * its PLT, so this one answers for libevent too (test_api sends each kind and checks the
- * JSON). Like libevent's page, the reply closes the connection: what follows the refused
- * request on it cannot be trusted to start where a request starts. */
-void evhttp_send_error(struct evhttp_request *req, int error, const char *reason)
-{
-    const char *rule = "request.malformed";
-    char msg[160];
-    snprintf(msg, sizeof msg,
-             "the request line or the headers are not valid HTTP/1.1, or the headers are longer than %u bytes",
-             TL_API_HEADERS_BYTES_MAX);
-    if (error == HTTP_ENTITYTOOLARGE) {
-        rule = "request.too_large";
-        snprintf(msg, sizeof msg, "the headers (at most %u bytes) or the body (at most %zu bytes) are too large",
-                 TL_API_HEADERS_BYTES_MAX, TL_API_BODY_BYTES_MAX);
-    } else if (error == HTTP_NOTIMPLEMENTED) {
-        rule = "request.method";
-        snprintf(msg, sizeof msg, "the method is not one this server implements");
-    } else if (error < 400 || error > 499) {
-        error = HTTP_BADREQUEST;
-    }
-    struct evbuffer *body = evbuffer_new();
-    if (body == NULL) { /* libevent's answer to this as well */
-        evhttp_connection_free(evhttp_request_get_connection(req));
-        return;
-    }
-    error_body(body, rule, "", msg);
-    struct evkeyvalq *headers = evhttp_request_get_output_headers(req);
-    evhttp_clear_headers(headers);
-    evhttp_add_header(headers, "Content-Type", "application/json");
-    evhttp_add_header(headers, "Connection", "close");
-    char length[24]; /* evhttp leaves it out of an HTTP/1.0 reply that closes */
-    snprintf(length, sizeof length, "%zu", evbuffer_get_length(body));
-    evhttp_add_header(headers, "Content-Length", length);
-    if (req->major != 1 || req->minor != 0) { /* HTTP/1.0 stays; anything else gets 1.1 */
-        req->major = 1;
-        req->minor = 1;
-    }
-    (void)reason; /* libevent passes none; the status's standard phrase is used */
-    evhttp_send_reply(req, error, NULL, body);
-    evbuffer_free(body);
-}
-
 /* ---------- access log ---------- */
 
 static void access_log(api_req *rq, int status, size_t bytes, uint64_t elapsed_ns)
@@ -350,6 +300,7 @@ static const char *reason_for(int status)
     case 415: return "Unsupported Media Type";
     case 422: return "Unprocessable Entity";
     case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
     case 507: return "Insufficient Storage";
     default: return NULL;
@@ -796,6 +747,99 @@ static void on_commit(void *ctx, uint64_t new_size)
             api_loop_wake(&s->loops[i]);
 }
 
+/* ---------- evhttp's own refusals ---------- */
+
+/* Every loop with an evhttp, so that evhttp_send_error, which is given only the request, can
+ * answer through the loop that owns it (its access log, its metrics). */
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+static tl_loop *live_loops;
+
+static void loop_live(tl_loop *lp, bool live)
+{
+    pthread_mutex_lock(&live_mu);
+    tl_loop **at = &live_loops;
+    while (*at != NULL && *at != lp)
+        at = &(*at)->next_live;
+    if (live && *at == NULL) {
+        lp->next_live = NULL;
+        *at = lp;
+    } else if (!live && *at != NULL) {
+        *at = lp->next_live;
+    }
+    pthread_mutex_unlock(&live_mu);
+}
+
+static tl_loop *loop_of(struct evhttp *http)
+{
+    pthread_mutex_lock(&live_mu);
+    tl_loop *lp = live_loops;
+    while (lp != NULL && lp->http != http)
+        lp = lp->next_live;
+    pthread_mutex_unlock(&live_mu);
+    return lp;
+}
+
+/* evhttp refuses some requests before on_request sees them: a request line or headers it
+ * cannot parse (400), headers or a body beyond its limits (413), a method it does not serve
+ * (501). libevent 2.1 answers those with evhttp_send_error, which writes an HTML page in
+ * whatever HTTP version the request claimed, and offers no hook to change that. So the
+ * server defines evhttp_send_error itself: an executable's definition of a function comes
+ * first in the dynamic linker's search, and libevent calls its own exported function through
+ * its PLT, so this one answers for libevent too (test_api sends each kind and checks the
+ * JSON). Like libevent's page, the reply closes the connection: what follows the refused
+ * request on it cannot be trusted to start where a request starts. */
+void evhttp_send_error(struct evhttp_request *req, int error, const char *reason)
+{
+    const char *rule = "request.malformed";
+    char msg[160];
+    snprintf(msg, sizeof msg,
+             "the request line or the headers are not valid HTTP/1.1, or the headers are longer than %u bytes",
+             TL_API_HEADERS_BYTES_MAX);
+    if (error == HTTP_ENTITYTOOLARGE) {
+        rule = "request.too_large";
+        snprintf(msg, sizeof msg, "the headers (at most %u bytes) or the body (at most %zu bytes) are too large",
+                 TL_API_HEADERS_BYTES_MAX, TL_API_BODY_BYTES_MAX);
+    } else if (error == HTTP_NOTIMPLEMENTED) {
+        rule = "request.method";
+        snprintf(msg, sizeof msg, "the method is not one this server implements");
+    } else if (error < 400 || error > 499) {
+        error = HTTP_BADREQUEST;
+    }
+    (void)reason; /* libevent passes none; the status's standard phrase is used */
+    if (req->major != 1 || req->minor != 0) { /* HTTP/1.0 stays; anything else gets 1.1 */
+        req->major = 1;
+        req->minor = 1;
+    }
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    evhttp_clear_headers(evhttp_request_get_output_headers(req));
+    api_reply rep = {.close = true};
+    api_reply_error(&rep, error, rule, "", "%s", msg);
+    if (rep.body == NULL) { /* out of memory: libevent's answer to this as well */
+        evhttp_connection_free(evcon);
+        return;
+    }
+    char length[24]; /* evhttp leaves it out of an HTTP/1.0 reply that closes */
+    snprintf(length, sizeof length, "%zu", evbuffer_get_length(rep.body));
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Length", length);
+    tl_loop *lp = evcon != NULL ? loop_of(evhttp_connection_get_server(evcon)) : NULL;
+    if (lp != NULL) { /* logged and counted like every other reply */
+        api_req rq = {.loop = lp, .req = req, .route = ROUTE_UNKNOWN, .t0_ns = api_now_ns(),
+                      .method = method_name(evhttp_request_get_command(req)), .access = TL_ACCESS_PUBLIC};
+        const char *uri = evhttp_request_get_uri(req);
+        copy_truncated(rq.uri, sizeof rq.uri, uri ? uri : "");
+        char *host = NULL;
+        ev_uint16_t port = 0;
+        evhttp_connection_get_peer(evcon, &host, &port);
+        snprintf(rq.remote, sizeof rq.remote, "%s:%u", host ? host : "?", (unsigned)port);
+        api_send(&rq, &rep);
+        return;
+    }
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+    evhttp_send_reply(req, error, NULL, rep.body);
+    evbuffer_free(rep.body);
+}
+
 static void *loop_main(void *arg)
 {
     tl_loop *lp = arg;
@@ -804,6 +848,7 @@ static void *loop_main(void *arg)
     pthread_setname_np(pthread_self(), name); /* for top -H, perf and gdb */
     event_base_dispatch(lp->base);
     /* Close every connection now, on the loop's own thread: a stopped server holds none. */
+    loop_live(lp, false);
     evhttp_free(lp->http);
     lp->http = NULL;
     return NULL;
@@ -1003,11 +1048,13 @@ static int loop_init(tl_server *s, tl_loop *lp, unsigned index, tl_error *err)
     evconnlistener_set_error_cb(lp->lev, on_accept_error);
     struct timeval hb = {TL_API_SSE_HEARTBEAT_S, 0};
     event_add(lp->heartbeat, &hb);
+    loop_live(lp, true);
     return 0;
 }
 
 static void loop_free(tl_loop *lp)
 {
+    loop_live(lp, false);
     if (lp->http != NULL)
         evhttp_free(lp->http); /* closes every connection; their close callbacks run now */
     for (size_t b = 0; b < API_CONN_BUCKETS; b++) { /* connections that never reached a close callback */

@@ -553,6 +553,23 @@ static void test_body_beyond_backstop(void **state)
     out = th_raw(S.port, method, sizeof method - 1, 3000, &status);
     expect_refusal(out, status, 501, "request.method");
     free(out);
+    /* ... and is logged and counted like any reply (only evhttp's refusals are 501s) */
+    bool logged = false;
+    for (int tries = 0; tries < 100 && !logged; tries++) {
+        uint8_t *log;
+        size_t len;
+        tl_error err;
+        assert_int_equal(tl_file_read(S.log_path, 64u << 20, &log, &len, &err), 0);
+        logged = strstr((char *)log, ",\"status\":501,") != NULL;
+        free(log);
+        if (!logged)
+            usleep(50000);
+    }
+    assert_true(logged);
+    th_resp m;
+    th_get(S.port, "/metrics", &m);
+    assert_non_null(strstr(m.body, "techledger_http_requests_total{route=\"unknown\",status=\"501\"} 1\n"));
+    th_resp_free(&m);
     /* headers beyond the limit */
     size_t hl = TL_API_HEADERS_BYTES_MAX + 100;
     char *big = malloc(hl + 64);
