@@ -57,7 +57,7 @@
  * the error, and the next batch starts from the last durable state. Concurrent submitters
  * share one fsync per batch instead of queueing behind each other's.
  *
- * LINGER. A group commit costs ~190 us of the writer's CPU whatever its size (the synced
+ * LINGER. A group commit costs about 190 us of the writer's CPU whatever its size (the synced
  * write's kernel work, the batched lookups, the wake-ups), so small groups are dear. When a
  * producer has announced events that are still being verified (tl_ledger_expect: a large batch
  * on the API's worker pool), the writer waits up to TL_COMMIT_LINGER_US for the group to reach
@@ -108,7 +108,6 @@
 #define BACKGROUND_WRITE_BYTES_PER_S (64ll << 20) /* RocksDB's flushes and compactions (configure) */
 #define CHECKPOINT_FAILURE_LOG_MS 60000u /* failed checkpoints are logged at most this often */
 #define HEAD_BYTES 16u /* a stored stream head: version (8) || seq (8), then entity state */
-#define WAKE_EVENTS_COMMITTING 8u /* queued events that wake the writer during a commit */
 
 enum { CF_DEFAULT, CF_RECORDS, CF_STREAMS, CF_MERKLE, CF_STATE, CF_CHECKPOINTS, CF_COUNT };
 static const char *const cf_names[CF_COUNT] = {"default", "records", "streams",
